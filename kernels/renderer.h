@@ -55,6 +55,9 @@ class Renderer {
   virtual void render(std::span<RenderJob> jobs) = 0;
   // Largest number of samples the backend wants in one job (bands are cut to it).
   [[nodiscard]] virtual std::int64_t max_job_samples() const { return std::int64_t{1} << 24; }
+  // The device's bound in iterations per second (GPU: SMs x 128 lanes x clock / 4
+  // instructions per float iteration, half that for double); 0 when not meaningful.
+  [[nodiscard]] virtual double peak_iterations_per_second(Scalar) const { return 0.0; }
 };
 
 enum class BackendKind { automatic, cpu, cuda };

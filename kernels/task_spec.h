@@ -81,6 +81,11 @@ struct ParseResult {
 // Every field, defaults filled in, as the task object's "params".
 [[nodiscard]] nlohmann::json to_json(const TaskSpec& spec);
 
+// precision "auto" picks float when the sample spacing is at least
+// 2^-kFloatSpacingLog2 * max(1, |center| + scale) and max_iter <= kFloatMaxIter.
+inline constexpr int kFloatSpacingLog2 = 12;
+inline constexpr int kFloatMaxIter = 2000;
+
 // precision "auto" resolves to float only where float draws the same picture
 // (rule in docs/api.md); explicit choices are honoured.
 [[nodiscard]] Scalar precision_used(const TaskSpec& spec);

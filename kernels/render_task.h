@@ -1,0 +1,46 @@
+// From TaskSpecs to finished image buffers: cuts each task's sample grid into
+// bands, renders the bands of all tasks together on one Renderer (one batch
+// per round), and colours (or copies counts of) each band into the output.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+
+#include "kernels/image/image_buffer.h"
+#include "kernels/renderer.h"
+#include "kernels/task_spec.h"
+
+namespace fractal {
+
+struct TaskRun {
+  explicit TaskRun(const TaskSpec& s) : spec(s) {}
+  const TaskSpec& spec;
+
+  // Control and progress, safe to touch from other threads while rendering.
+  std::atomic<bool> cancel{false};
+  std::atomic<std::uint64_t> samples_done{0};
+  std::atomic<std::uint64_t> samples_total{0};  // set when rendering starts
+  [[nodiscard]] double progress() const {
+    const auto total = samples_total.load();
+    return total == 0 ? 0.0 : std::min(1.0, static_cast<double>(samples_done.load()) / static_cast<double>(total));
+  }
+
+  // Results.
+  ImageBuffer image;             // RGB (u8 or u16) for images, one f32 channel for iterations
+  std::uint64_t iterations = 0;  // sum of all sample counts
+  Scalar scalar = Scalar::f64;   // precision used
+  bool canceled = false;
+};
+
+struct RenderLimits {
+  // Largest band of one task, in samples (each sample costs 8 bytes while banded).
+  std::int64_t band_samples = std::int64_t{1} << 24;
+};
+
+// Renders every task. Histogram colouring of a grid larger than one band makes
+// two passes (the first only counts), so memory stays bounded by the output
+// plus one band per task.
+void render_tasks(Renderer& renderer, std::span<TaskRun* const> tasks, const RenderLimits& limits = {});
+
+}  // namespace fractal
