@@ -11,14 +11,22 @@ namespace fractal {
 namespace {
 
 // A tile is one row segment: long enough to amortise the call, short enough
-// that a batch of small jobs still splits across every core.
+// that a batch of small jobs still splits across every core, and bounded in
+// work (columns x max_iter) so cancellation lands within tens of milliseconds.
 constexpr int kTileColumns = 1024;
+constexpr std::int64_t kTileWorkBound = std::int64_t{1} << 26;  // lane-iterations
 static_assert(kTileColumns % cpu::row_pad() == 0);
+
+int tile_columns(int max_iter) {
+  const std::int64_t cols = kTileWorkBound / std::max(1, max_iter) / cpu::row_pad() * cpu::row_pad();
+  return static_cast<int>(std::clamp<std::int64_t>(cols, cpu::row_pad(), kTileColumns));
+}
 
 struct JobPlan {
   RenderJob* job;
   std::vector<float> re_f;   // column coordinates, padded
   std::vector<double> re_d;
+  int tile_cols;
   int segments_per_row;
   std::int64_t first_tile;
   std::atomic<std::uint64_t> iterations{0};
@@ -50,7 +58,8 @@ class CpuRenderer final : public Renderer {
       j.canceled = false;
       if (j.scalar == Scalar::f32) fill_columns(j, p.re_f);
       else fill_columns(j, p.re_d);
-      p.segments_per_row = (j.grid_width + kTileColumns - 1) / kTileColumns;
+      p.tile_cols = tile_columns(j.max_iter);
+      p.segments_per_row = (j.grid_width + p.tile_cols - 1) / p.tile_cols;
       p.first_tile = tiles;
       tiles += static_cast<std::int64_t>(p.segments_per_row) * std::max(0, j.rows);
     }
@@ -76,14 +85,14 @@ class CpuRenderer final : public Renderer {
     RenderJob& j = *p.job;
     if (j.cancel && j.cancel->load(std::memory_order_relaxed)) return;
     const int r = static_cast<int>(local / p.segments_per_row);
-    const int col0 = static_cast<int>(local % p.segments_per_row) * kTileColumns;
+    const int col0 = static_cast<int>(local % p.segments_per_row) * p.tile_cols;
     const int row = j.row0 + r;
     cpu::RowArgs a;
     a.im = j.center_im + (0.5 - (row + 0.5) / j.grid_height) * j.scale * j.grid_height / j.grid_width;
     a.julia = j.fractal == FractalKind::julia;
     a.c_re = j.julia_re;
     a.c_im = j.julia_im;
-    a.n = std::min(kTileColumns, j.grid_width - col0);
+    a.n = std::min(p.tile_cols, j.grid_width - col0);
     a.max_iter = j.max_iter;
     const std::size_t offset = static_cast<std::size_t>(r) * j.grid_width + col0;
     a.counts = j.counts + offset;

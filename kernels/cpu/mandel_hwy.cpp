@@ -11,6 +11,8 @@
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
 
+#include <type_traits>
+
 #include "kernels/cpu/escape_row.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -23,8 +25,15 @@ namespace hn = hwy::HWY_NAMESPACE;
 // escape is monotone (|z| > max(2, |c|) implies |z^2 + c| > |z|), so a lane's
 // count is simply the number of steps with |z|^2 <= 4, and NaN/inf after
 // overflow compare false: one compare and one masked add per step.
+//
+// Double rounds every operation exactly as the plain expression
+// zr*zr - zi*zi + cr, 2*zr*zi + ci, zr*zr + zi*zi does (no FMA), so double
+// counts are bit-identical to an IEEE double reference even where orbits are
+// chaotic (deep zooms). Float uses FMAs: faster, and float is only chosen
+// where it already draws the same picture.
 template <class T, bool kMag, bool kSticky, int kGroup>
 std::uint64_t EscapeRowT(const RowArgs& a) {
+  constexpr bool kFused = sizeof(T) == 4;
   const hn::ScalableTag<T> d;
   using V = hn::Vec<decltype(d)>;
   using M = hn::Mask<decltype(d)>;
@@ -54,25 +63,44 @@ std::uint64_t EscapeRowT(const RowArgs& a) {
       mag_out[g] = hn::Zero(d);
       prev[g] = hn::Eq(one, one);  // all lanes start inside
     }
-    for (int k = 0; k < a.max_iter; ++k) {
+    // One step of every vector of the group; returns whether any lane is still inside.
+    auto step = [&](auto check) HWY_ATTR {
       M any = hn::Lt(one, one);  // none
       for (int g = 0; g < kGroup; ++g) {
         const V zi2 = hn::Mul(zi[g], zi[g]);
-        const V mag = hn::MulAdd(zr[g], zr[g], zi2);
+        const V zr2 = kFused ? zi2 : hn::Mul(zr[g], zr[g]);
+        const V mag = kFused ? hn::MulAdd(zr[g], zr[g], zi2) : hn::Add(zr2, zi2);
         M still = hn::Le(mag, four);
         if constexpr (kSticky) still = hn::And(prev[g], still);
         // The step where a lane leaves: prev true, mag > 4 -> |z_k|^2 at escape.
         if constexpr (kMag) mag_out[g] = hn::IfThenElse(prev[g], mag, mag_out[g]);
         if constexpr (kMag || kSticky) prev[g] = still;
         cnt[g] = hn::IfThenElse(still, hn::Add(cnt[g], one), cnt[g]);
-        any = hn::Or(any, still);
-        // z' = z^2 + c, reusing zi^2: re = zr^2 - zi^2 + cr, im = 2 zr zi + ci.
-        const V zr_new = hn::MulAdd(zr[g], zr[g], hn::Sub(cr[g], zi2));
-        zi[g] = hn::MulAdd(hn::Add(zr[g], zr[g]), zi[g], ci[g]);
-        zr[g] = zr_new;
+        if constexpr (decltype(check)::value) any = hn::Or(any, still);
+        // z' = z^2 + c: re = zr^2 - zi^2 + cr, im = 2 zr zi + ci.
+        if constexpr (kFused) {
+          const V zr_new = hn::MulAdd(zr[g], zr[g], hn::Sub(cr[g], zi2));
+          zi[g] = hn::MulAdd(hn::Add(zr[g], zr[g]), zi[g], ci[g]);
+          zr[g] = zr_new;
+        } else {
+          zi[g] = hn::Add(hn::Mul(hn::Add(zr[g], zr[g]), zi[g]), ci[g]);
+          zr[g] = hn::Add(hn::Sub(zr2, zi2), cr[g]);
+        }
       }
-      if (hn::AllFalse(d, any)) break;
+      return !hn::AllFalse(d, any);
+    };
+    // Steps in fours, testing for the end only after the fourth: an escaped
+    // lane stays escaped, so the extra steps change no count (measured on
+    // workload B float: testing every step 16.7, every 2nd 18.5, every 4th 19.0 G iter/s).
+    int k = 0;
+    bool inside = true;
+    for (; k + 3 < a.max_iter && inside; k += 4) {
+      step(std::false_type{});
+      step(std::false_type{});
+      step(std::false_type{});
+      inside = step(std::true_type{});
     }
+    for (; k < a.max_iter && inside; ++k) inside = step(std::true_type{});
     for (int g = 0; g < kGroup; ++g) {
       hn::Store(cnt[g], d, count_buf + g * lanes);
       if constexpr (kMag) {
