@@ -14,14 +14,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct Run {
+struct CliRun {
   int status = -1;
   std::string output;  // stdout and stderr together
 };
 
-Run run(const std::string& args) {
+CliRun run(const std::string& args) {
   const std::string cmd = std::string(FRACTAL_RENDER_BIN) + " " + args + " 2>&1";
-  Run r;
+  CliRun r;
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
   while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) r.output.append(buf, n);
@@ -43,7 +43,7 @@ class Cli : public ::testing::Test {
 };
 
 TEST_F(Cli, RendersFromFlagsAndReportsTheRun) {
-  const Run r = run("--width 64 --height 48 --max-iter 100 --center=-0.5,0 --backend cpu -o " + path("a.png"));
+  const CliRun r = run("--width 64 --height 48 --max-iter 100 --center=-0.5,0 --backend cpu -o " + path("a.png"));
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("backend=cpu:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("G iter/s"), std::string::npos) << r.output;
@@ -61,7 +61,7 @@ TEST_F(Cli, RendersFromFlagsAndReportsTheRun) {
 
 TEST_F(Cli, ParamsFileAndFormatFromExtension) {
   std::ofstream(path("p.json")) << R"({"width": 40, "height": 30, "output": "iterations", "max_iter": 77})";
-  const Run r = run("--params " + path("p.json") + " -o " + path("n.exr"));
+  const CliRun r = run("--params " + path("p.json") + " -o " + path("n.exr"));
   ASSERT_EQ(r.status, 0) << r.output;
   auto in = OIIO::ImageInput::open(path("n.exr"));
   ASSERT_TRUE(in);
@@ -76,7 +76,7 @@ TEST_F(Cli, ParamsFileAndFormatFromExtension) {
 
 TEST_F(Cli, FlagsOverrideTheParamsFile) {
   std::ofstream(path("p.json")) << R"({"width": 40, "height": 30})";
-  const Run r = run("--params " + path("p.json") + " --width 20 -o " + path("o.jpg"));
+  const CliRun r = run("--params " + path("p.json") + " --width 20 -o " + path("o.jpg"));
   ASSERT_EQ(r.status, 0) << r.output;
   auto in = OIIO::ImageInput::open(path("o.jpg"));
   ASSERT_TRUE(in);
@@ -108,7 +108,7 @@ TEST_F(Cli, BadInputExitsTwoNamesTheFieldAndWritesNothing) {
       {"--no-such-flag 1", "no-such-flag"},
   };
   for (const auto& c : cases) {
-    const Run r = run(c.args + " -o " + path("x.png"));
+    const CliRun r = run(c.args + " -o " + path("x.png"));
     EXPECT_EQ(r.status, 2) << c.args << "\n" << r.output;
     EXPECT_NE(r.output.find(c.needle), std::string::npos) << c.args << "\n" << r.output;
     EXPECT_FALSE(fs::exists(path("x.png"))) << c.args;
@@ -119,7 +119,7 @@ TEST_F(Cli, BadParamsFiles) {
   std::ofstream(path("bad.json")) << "{\"width\": ";
   std::ofstream(path("unknown.json")) << R"({"widht": 10})";
   std::ofstream(path("array.json")) << "[1, 2]";
-  Run r = run("--params " + path("bad.json") + " -o " + path("x.png"));
+  CliRun r = run("--params " + path("bad.json") + " -o " + path("x.png"));
   EXPECT_EQ(r.status, 2) << r.output;
   r = run("--params " + path("unknown.json") + " -o " + path("x.png"));
   EXPECT_EQ(r.status, 2);
@@ -134,13 +134,13 @@ TEST_F(Cli, BadParamsFiles) {
 }
 
 TEST_F(Cli, UnwritableOutputFailsCleanly) {
-  const Run r = run("--width 10 --height 10 -o /nonexistent-dir/x.png");
+  const CliRun r = run("--width 10 --height 10 -o /nonexistent-dir/x.png");
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("cannot write"), std::string::npos) << r.output;
 }
 
 TEST_F(Cli, HelpListsEveryField) {
-  const Run r = run("--help");
+  const CliRun r = run("--help");
   EXPECT_EQ(r.status, 0);
   for (const char* flag : {"--fractal", "--width", "--height", "--center", "--scale", "--max-iter", "--julia-c",
                            "--output", "--format", "--palette", "--coloring", "--supersample", "--precision",
