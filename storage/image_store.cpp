@@ -1,0 +1,102 @@
+#include "storage/image_store.h"
+
+#include <array>
+#include <atomic>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+
+#include "storage/uuid.h"
+
+namespace fractal::storage {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr std::array<std::string_view, 4> kFormats{"png", "jpg", "tiff", "exr"};
+
+bool valid_extension(std::string_view ext) {
+  if (ext.empty() || ext.size() > 8) return false;
+  for (char c : ext) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
+std::string checked_id(std::string_view task_id) {
+  auto id = canonical_uuid(task_id);
+  if (!id) throw std::invalid_argument("image store: not a task id: \"" + std::string(task_id.substr(0, 64)) + "\"");
+  return *id;
+}
+
+void check_extension(std::string_view ext) {
+  if (!valid_extension(ext))
+    throw std::invalid_argument("image store: bad file extension: \"" + std::string(ext.substr(0, 16)) + "\"");
+}
+
+// In-progress writes live in root/.partial (same filesystem, so the final
+// rename is atomic); remove() then scans only that small directory.
+constexpr std::string_view kPartialDir = ".partial";
+std::string temp_prefix(const std::string& id) { return id + "."; }
+
+}  // namespace
+
+ImageStore::ImageStore(fs::path root) : root_(std::move(root).lexically_normal()) {
+  if (!root_.has_filename() && root_.has_parent_path() && root_ != root_.root_path()) root_ = root_.parent_path();
+  fs::create_directories(root_ / kPartialDir);
+}
+
+fs::path ImageStore::path_for(std::string_view task_id, std::string_view extension) const {
+  const std::string id = checked_id(task_id);
+  check_extension(extension);
+  return root_ / (id + "." + std::string(extension));
+}
+
+fs::path ImageStore::temp_path_for(std::string_view task_id, std::string_view extension) const {
+  const std::string id = checked_id(task_id);
+  check_extension(extension);
+  static std::atomic<unsigned> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  const std::string unique = std::to_string(rng()) + "-" + std::to_string(counter++);
+  return root_ / kPartialDir / (temp_prefix(id) + unique + "." + std::string(extension) + ".tmp");
+}
+
+fs::path ImageStore::commit(const fs::path& temp, std::string_view task_id, std::string_view extension) const {
+  const fs::path final_path = path_for(task_id, extension);
+  if (temp.parent_path() != root_ / kPartialDir ||
+      temp.filename().string().rfind(temp_prefix(checked_id(task_id)), 0) != 0)
+    throw std::invalid_argument("image store: " + temp.string() + " is not a temp file of this task");
+  fs::rename(temp, final_path);
+  return final_path;
+}
+
+bool ImageStore::exists(std::string_view task_id, std::string_view extension) const {
+  std::error_code ec;
+  return fs::is_regular_file(path_for(task_id, extension), ec);
+}
+
+std::optional<std::uintmax_t> ImageStore::size(std::string_view task_id, std::string_view extension) const {
+  std::error_code ec;
+  const auto n = fs::file_size(path_for(task_id, extension), ec);
+  if (ec) return std::nullopt;
+  return n;
+}
+
+std::size_t ImageStore::remove(std::string_view task_id) const {
+  const std::string id = checked_id(task_id);
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (std::string_view ext : kFormats) removed += fs::remove(root_ / (id + "." + std::string(ext)), ec) ? 1 : 0;
+  // Temp files of an interrupted write.
+  const std::string prefix = temp_prefix(id);
+  for (fs::directory_iterator it(root_ / kPartialDir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+      std::error_code rm;
+      removed += fs::remove(it->path(), rm) ? 1 : 0;
+    }
+  }
+  return removed;
+}
+
+}  // namespace fractal::storage

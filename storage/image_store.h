@@ -1,0 +1,40 @@
+// Rendered files on a filesystem path (a shared volume in Kubernetes), named
+// <root>/<task id>.<ext>. File names are built only from a canonical task UUID
+// and a short lower-case extension, never from a path a user supplied.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string_view>
+
+namespace fractal::storage {
+
+class ImageStore {
+ public:
+  // Creates `root` (and root/.partial for writes in progress) if missing.
+  explicit ImageStore(std::filesystem::path root);
+
+  const std::filesystem::path& root() const noexcept { return root_; }
+
+  // root/<id>.<ext>. Throws std::invalid_argument unless task_id is a UUID
+  // (8-4-4-4-12 hex; upper case is folded) and ext is 1-8 of [a-z0-9].
+  std::filesystem::path path_for(std::string_view task_id, std::string_view extension) const;
+  // A unique name under root/.partial (same filesystem), for writing then commit().
+  std::filesystem::path temp_path_for(std::string_view task_id, std::string_view extension) const;
+  // Renames a finished temp file onto path_for() atomically: a download never
+  // sees a half-written file. Returns the final path.
+  std::filesystem::path commit(const std::filesystem::path& temp, std::string_view task_id,
+                               std::string_view extension) const;
+
+  bool exists(std::string_view task_id, std::string_view extension) const;
+  std::optional<std::uintmax_t> size(std::string_view task_id, std::string_view extension) const;
+  // Removes root/<id>.<ext> for every output format (png, jpg, tiff, exr) and
+  // leftover temp files of that task; returns how many files went.
+  std::size_t remove(std::string_view task_id) const;
+
+ private:
+  std::filesystem::path root_;
+};
+
+}  // namespace fractal::storage

@@ -1,0 +1,100 @@
+#include "storage/migrations.h"
+
+#include <algorithm>
+#include <array>
+
+namespace fractal::storage {
+namespace {
+
+// pg_advisory_xact_lock key: "fractal" in ASCII. Held until the transaction ends.
+constexpr long long kMigrationLockKey = 0x6672616374616cLL;
+
+constexpr std::string_view kV1 = R"sql(
+CREATE TABLE users (
+  id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  username       text NOT NULL,
+  username_lower text GENERATED ALWAYS AS (lower(username)) STORED UNIQUE,
+  password_hash  text NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE tasks (
+  id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  owner          uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  params         jsonb NOT NULL,
+  status         text NOT NULL DEFAULT 'queued'
+                 CHECK (status IN ('queued', 'running', 'done', 'failed', 'canceled')),
+  progress       double precision NOT NULL DEFAULT 0 CHECK (progress >= 0 AND progress <= 1),
+  -- clock_timestamp(): tasks created in one transaction still get distinct times.
+  created_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
+  started_at     timestamptz,
+  finished_at    timestamptz,
+  error          text,
+  backend        text,
+  precision_used text,
+  iterations     bigint,
+  render_ms      bigint,
+  file_path      text,
+  file_size      bigint,
+  attempts       int NOT NULL DEFAULT 0,
+  worker         text
+);
+-- GET /tasks: newest first, keyset pagination on (created_at, id).
+CREATE INDEX tasks_owner_created_idx ON tasks (owner, created_at DESC, id DESC);
+-- Quota check and the reconciler only look at unfinished tasks.
+CREATE INDEX tasks_unfinished_idx ON tasks (owner, created_at) WHERE status IN ('queued', 'running');
+
+CREATE TABLE idempotency_keys (
+  owner      uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+  key        text NOT NULL CHECK (length(key) BETWEEN 1 AND 255),
+  -- Deleting the task forgets the key: a retry after DELETE creates a new task.
+  task_id    uuid NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (owner, key)
+);
+CREATE INDEX idempotency_keys_task_idx ON idempotency_keys (task_id);
+CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
+)sql";
+
+constexpr std::array<Migration, 1> kMigrations{{
+    {1, "users, tasks, idempotency keys", kV1},
+}};
+
+int max_version(pqxx::work& tx) {
+  return tx.exec("SELECT coalesce(max(version), 0) FROM schema_migrations")[0][0].as<int>();
+}
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+MigrationReport migrate(PgPool& pool) {
+  return pool.transact([](pqxx::work& tx) {
+    tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
+    tx.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "  version    int PRIMARY KEY,"
+        "  name       text NOT NULL,"
+        "  applied_at timestamptz NOT NULL DEFAULT now())");
+    MigrationReport report;
+    report.from_version = max_version(tx);
+    report.to_version = report.from_version;
+    for (const Migration& m : kMigrations) {
+      if (m.version <= report.from_version) continue;
+      tx.exec(std::string(m.sql));
+      tx.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, std::string(m.name));
+      report.applied.push_back(m.version);
+      report.to_version = m.version;
+    }
+    return report;
+  });
+}
+
+int schema_version(PgPool& pool) {
+  return pool.transact([](pqxx::work& tx) {
+    const bool exists = tx.exec("SELECT to_regclass('schema_migrations') IS NOT NULL")[0][0].as<bool>();
+    return exists ? max_version(tx) : 0;
+  });
+}
+
+}  // namespace fractal::storage

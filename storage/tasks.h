@@ -1,0 +1,157 @@
+// Render tasks: the user-facing side (create with quota and idempotency, get,
+// list, delete) and the worker side (claim, progress, done/failed/canceled).
+// Postgres is the source of truth; every method is one transaction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "storage/pg_pool.h"
+#include "storage/timestamp.h"
+
+namespace fractal::storage {
+
+enum class TaskStatus { queued, running, done, failed, canceled };
+
+std::string_view to_string(TaskStatus status) noexcept;            // "queued", ...
+std::optional<TaskStatus> parse_task_status(std::string_view text) noexcept;
+inline bool is_finished(TaskStatus s) noexcept { return s != TaskStatus::queued && s != TaskStatus::running; }
+
+struct TaskRecord {
+  std::string id;     // canonical UUID
+  std::string owner;  // user id
+  nlohmann::json params;
+  TaskStatus status = TaskStatus::queued;
+  double progress = 0.0;  // 0..1
+  Timestamp created_at;
+  std::optional<Timestamp> started_at;   // start of the current (latest) attempt
+  std::optional<Timestamp> finished_at;
+  std::optional<std::string> error;
+  std::optional<std::string> backend;          // "cuda:<device>" | "cpu:<isa> x<threads>"
+  std::optional<std::string> precision_used;   // "float" | "double"
+  std::optional<std::int64_t> iterations;
+  std::optional<std::int64_t> render_ms;
+  std::optional<std::string> file_path;        // as given to mark_done (a name under the image store)
+  std::optional<std::int64_t> file_size;
+  int attempts = 0;                            // claims so far
+  std::optional<std::string> worker;           // consumer that claimed it last
+};
+
+struct StatusCounts {
+  std::int64_t queued = 0, running = 0, done = 0, failed = 0, canceled = 0;
+  std::int64_t unfinished() const noexcept { return queued + running; }
+  std::int64_t total() const noexcept { return queued + running + done + failed + canceled; }
+};
+
+enum class CreateOutcome {
+  created,               // new task (and idempotency key, if one was given)
+  existing,              // the key was used before with the same params: that task
+  idempotency_conflict,  // the key was used before with other params: that task, nothing created
+  quota_exceeded,        // the owner already has max_unfinished queued/running tasks
+  unknown_owner,         // no such user
+};
+
+struct TaskCreateResult {
+  CreateOutcome outcome;
+  std::optional<TaskRecord> task;   // set for created, existing, idempotency_conflict
+  std::int64_t unfinished = 0;      // the owner's queued + running tasks before this call
+};
+
+struct TaskListQuery {
+  std::optional<TaskStatus> status;     // filter
+  int limit = 50;                       // clamped to 0..1000
+  std::optional<std::string> before;    // id of the last task of the previous page
+};
+
+struct TaskPage {
+  std::vector<TaskRecord> tasks;        // newest first: (created_at, id) descending
+  bool before_found = true;             // false: `before` is not one of the owner's tasks (page empty)
+};
+
+enum class ClaimStatus {
+  claimed,        // now running for this worker, attempts incremented
+  not_claimable,  // finished (done/failed/canceled), or running elsewhere and reclaim not allowed
+  not_found,      // deleted
+};
+
+struct ClaimResult {
+  ClaimStatus status;
+  std::optional<TaskRecord> task;  // the record after the call (absent when not_found)
+};
+
+struct RenderOutcome {
+  std::string backend;
+  std::string precision_used;
+  std::int64_t iterations = 0;
+  std::int64_t render_ms = 0;
+  std::string file_path;
+  std::int64_t file_size = 0;
+};
+
+struct TaskRepoOptions {
+  std::int64_t max_unfinished_per_user = 100;  // quota on queued + running; <= 0: unlimited
+};
+
+class TaskRepo {
+ public:
+  explicit TaskRepo(PgPool& pool, TaskRepoOptions options = {}) : pool_(pool), options_(options) {}
+
+  // --- user side (every call scoped to the owner: others' tasks do not exist) ---
+
+  // Inserts a queued task and, with a key, the idempotency key, atomically. The
+  // owner's row is locked for the duration, so concurrent creates of one user
+  // are serialized: the quota cannot be overrun and a key maps to one task.
+  [[nodiscard]] TaskCreateResult create(std::string_view owner, const nlohmann::json& params,
+                                        std::optional<std::string_view> idempotency_key = std::nullopt);
+  std::optional<TaskRecord> get(std::string_view owner, std::string_view id);
+  TaskPage list(std::string_view owner, const TaskListQuery& query = {});
+  // Deletes the task (and its idempotency key) and returns what it was, so the
+  // caller can remove its file and stop its render; nullopt if not the owner's.
+  std::optional<TaskRecord> remove(std::string_view owner, std::string_view id);
+  StatusCounts count_by_status(std::string_view owner);
+
+  // --- worker / operations side ---
+
+  std::optional<TaskRecord> get_by_id(std::string_view id);
+  // Claims a task for `worker`: allowed when queued, or running under the same
+  // worker name (a restarted worker re-reading its own pending entries). With
+  // `reclaim` also when running under another worker: pass it only for entries
+  // taken over with XAUTOCLAIM, i.e. when the previous worker stopped keeping
+  // its claim alive. Sets started_at = now(), progress = 0, clears error.
+  [[nodiscard]] ClaimResult mark_running(std::string_view id, std::string_view worker, std::string_view backend,
+                                         bool reclaim = false);
+  // Only while running; progress never goes backwards within an attempt. False if not running.
+  bool set_progress(std::string_view id, double progress);
+  // One statement for a whole batch; returns how many were updated.
+  std::size_t set_progress_many(const std::vector<std::pair<std::string, double>>& progress);
+  // Queued/running -> done. True when the task is done afterwards, also when it
+  // already was (a repeated call is harmless). False when it is failed, canceled
+  // or deleted: the caller then removes the file it wrote.
+  bool mark_done(std::string_view id, const RenderOutcome& outcome);
+  // Queued/running -> failed. True when failed afterwards (also if it already was).
+  bool mark_failed(std::string_view id, std::string_view error);
+  // Queued/running -> canceled. True when canceled afterwards (also if it already was).
+  bool mark_canceled(std::string_view id);
+
+  StatusCounts count_all_by_status();
+  // Queued and running task ids, oldest first: what the reconciler compares with the stream.
+  std::vector<std::string> list_unfinished_ids();
+  // Forgets idempotency keys older than max_age; returns how many.
+  std::size_t purge_idempotency_keys(std::chrono::seconds max_age);
+
+  const TaskRepoOptions& options() const noexcept { return options_; }
+
+ private:
+  bool finish(std::string_view id, TaskStatus to, std::string_view error);
+
+  PgPool& pool_;
+  TaskRepoOptions options_;
+};
+
+}  // namespace fractal::storage
