@@ -39,6 +39,17 @@ class Colorizer {
   std::vector<std::uint64_t> histogram_;  // escaped samples per count
   std::vector<float> cdf_;                // normalised cumulative histogram
   std::vector<float> lut_;                // palette lookup, RGB floats 0..1
+  // Both LUTs hold lut_size_ + 3 entries of 4 floats (r, g, b, pad): entry
+  // lut_size_ repeats entry 0 (the cyclic wrap), the last two are black (inside
+  // samples point there), so a lookup may always read entry e + 1. Stop s sits
+  // exactly on entry s * lut_per_stop_.
+  std::vector<float> lut_linear_;  // the same gradient in linear light, for averaging
+  std::vector<float> to_srgb_;     // linear 0..1 -> sRGB 0..1 in even steps (+1 spare entry)
+  int lut_size_ = 0;
+  int lut_per_stop_ = 0;
+  int stops_ = 0;
+  int ss_ = 1;
+  std::uint32_t max_iter_ = 1;
 };
 
 }  // namespace fractal

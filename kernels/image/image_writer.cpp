@@ -1,0 +1,241 @@
+#include "kernels/image/image_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+#include <system_error>
+#include <vector>
+
+#include <OpenImageIO/imageio.h>
+
+// Formats written:
+// - png: RGB 8-bit, zlib level options.png_compression.
+// - jpg: RGB 8-bit, quality options.jpeg_quality.
+// - tiff: RGB 16-bit, or float32 iteration counts in one channel. Deflate at
+//   level 1 ("zip:1"; OIIO adds the horizontal / floating-point predictor).
+//   Measured on a 4096^2 RGB16 render: zip:1 ~1 s / 24 MB, lzw ~1 s / 33 MB,
+//   zip (level 6) ~3 s / 18 MB.
+// - exr: RGB half, or float32 iteration counts in one channel "N"; "zip:1"
+//   (lossless; 4096^2 RGB: zip:1 0.85 s / 15 MB, piz 1.0 s / 22 MB, zip 1.2 s / 12 MB).
+//   EXR holds linear light by convention, so the sRGB-encoded colour buffer is
+//   decoded to linear before it is stored (viewers re-encode it for display);
+//   png/jpg/tiff keep sRGB code values.
+// Every file is written to `.<name>.tmp-<pid>-<random>.<ext>` next to the target
+// (the extension last, so OIIO picks the right plugin), synced, then renamed
+// over the target: readers never see a half-written file.
+namespace fractal {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kDeflate = "zip:1";  // tiff and exr: deflate, fastest level
+
+std::string_view extension_of(ImageFormat f) {
+  switch (f) {
+    case ImageFormat::png: return "png";
+    case ImageFormat::jpg: return "jpg";
+    case ImageFormat::tiff: return "tiff";
+    case ImageFormat::exr: return "exr";
+  }
+  return "bin";
+}
+
+OIIO::TypeDesc type_of(PixelType t) {
+  switch (t) {
+    case PixelType::u8: return OIIO::TypeDesc::UINT8;
+    case PixelType::u16: return OIIO::TypeDesc::UINT16;
+    case PixelType::f32: return OIIO::TypeDesc::FLOAT;
+  }
+  return OIIO::TypeDesc::UNKNOWN;
+}
+
+WriteResult fail(std::string message) {
+  WriteResult r;
+  r.error = std::move(message);
+  return r;
+}
+
+fs::path temp_path_for(const fs::path& target, ImageFormat format) {
+  static thread_local std::mt19937_64 rng{std::random_device{}() ^
+                                          (static_cast<std::uint64_t>(::getpid()) << 32)};
+  char rnd[17];
+  std::snprintf(rnd, sizeof rnd, "%016llx", static_cast<unsigned long long>(rng()));
+  // Built by appending: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
+  std::string name(1, '.');
+  // The name is cut so the temp name stays under NAME_MAX (255) for long targets.
+  name.append(target.filename().string().substr(0, 160)).append(".tmp-").append(std::to_string(::getpid()));
+  name.append(1, '-').append(rnd).append(1, '.').append(extension_of(format));
+  return target.parent_path() / name;
+}
+
+float srgb_to_linear(float c) {
+  return c <= 0.04045f ? c / 12.92f : std::pow((c + 0.055f) / 1.055f, 2.4f);
+}
+
+// u16 sRGB code value -> linear light, built once.
+const std::vector<float>& srgb16_to_linear_table() {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (int i = 0; i < 65536; ++i) t[i] = srgb_to_linear(static_cast<float>(i) / 65535.0f);
+    return t;
+  }();
+  return table;
+}
+
+// Writes sRGB colour rows as linear floats (EXR stores linear light), a block of rows at a time.
+bool write_linear_rgb(OIIO::ImageOutput& out, const ImageBuffer& image) {
+  constexpr int kBlock = 64;  // a multiple of the EXR zip/piz block heights (16, 32)
+  const std::size_t row_values = static_cast<std::size_t>(image.width) * 3;
+  std::vector<float> block(row_values * kBlock);
+  const auto& table16 = srgb16_to_linear_table();
+  for (int y0 = 0; y0 < image.height; y0 += kBlock) {
+    const int rows = std::min(kBlock, image.height - y0);
+    for (int r = 0; r < rows; ++r) {
+      float* dst = block.data() + row_values * r;
+      switch (image.type) {
+        case PixelType::u8: {
+          const auto* src = image.row<std::uint8_t>(y0 + r);
+          for (std::size_t i = 0; i < row_values; ++i) dst[i] = table16[src[i] * 257u];
+          break;
+        }
+        case PixelType::u16: {
+          const auto* src = image.row<std::uint16_t>(y0 + r);
+          for (std::size_t i = 0; i < row_values; ++i) dst[i] = table16[src[i]];
+          break;
+        }
+        case PixelType::f32: {
+          const auto* src = image.row<float>(y0 + r);
+          for (std::size_t i = 0; i < row_values; ++i) dst[i] = srgb_to_linear(std::clamp(src[i], 0.0f, 1.0f));
+          break;
+        }
+      }
+    }
+    if (!out.write_scanlines(y0, y0 + rows, 0, OIIO::TypeDesc::FLOAT, block.data())) return false;
+  }
+  return true;
+}
+
+// fsync a path (file or directory); best effort.
+bool sync_path(const fs::path& p, bool directory) {
+  const int fd = ::open(p.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+// Removes the temp file on every early return.
+struct TempFile {
+  fs::path path;
+  bool keep = false;
+  ~TempFile() {
+    if (!keep) {
+      std::error_code ec;
+      fs::remove(path, ec);
+    }
+  }
+};
+
+}  // namespace
+
+WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std::string& path,
+                        const WriteOptions& options) {
+  if (image.width <= 0 || image.height <= 0) return fail("image has no pixels");
+  if (image.channels != 1 && image.channels != 3)
+    return fail("image has " + std::to_string(image.channels) + " channels; 1 or 3 are supported");
+  if (image.data.size() != image.row_bytes() * static_cast<std::size_t>(image.height))
+    return fail("image buffer size does not match its dimensions");
+  const bool counts = image.channels == 1;
+  if (counts && (format == ImageFormat::png || format == ImageFormat::jpg))
+    return fail("iteration counts (one float channel) need tiff or exr, not " + std::string(extension_of(format)));
+  if (counts && image.type != PixelType::f32) return fail("one-channel images must be float32");
+  if (path.empty()) return fail("empty output path");
+
+  const fs::path target(path);
+  if (target.filename().empty()) return fail("output path names a directory: " + path);
+  TempFile tmp{temp_path_for(target, format)};
+
+  auto out = OIIO::ImageOutput::create(tmp.path.string());
+  if (!out) return fail("no OpenImageIO writer for " + std::string(extension_of(format)) + ": " + OIIO::geterror());
+
+  OIIO::ImageSpec spec;
+  switch (format) {
+    case ImageFormat::png:
+      spec = OIIO::ImageSpec(image.width, image.height, 3, OIIO::TypeDesc::UINT8);
+      spec.attribute("png:compressionLevel", std::clamp(options.png_compression, 0, 9));
+      spec.attribute("oiio:ColorSpace", "sRGB");
+      break;
+    case ImageFormat::jpg:
+      spec = OIIO::ImageSpec(image.width, image.height, 3, OIIO::TypeDesc::UINT8);
+      spec.attribute("CompressionQuality", std::clamp(options.jpeg_quality, 1, 100));
+      spec.attribute("oiio:ColorSpace", "sRGB");
+      break;
+    case ImageFormat::tiff:
+      spec = OIIO::ImageSpec(image.width, image.height, image.channels,
+                             counts ? OIIO::TypeDesc::FLOAT : OIIO::TypeDesc::UINT16);
+      spec.attribute("compression", kDeflate);
+      if (counts)
+        spec.channelnames = {"N"};
+      else
+        spec.attribute("oiio:ColorSpace", "sRGB");
+      break;
+    case ImageFormat::exr:
+      spec = OIIO::ImageSpec(image.width, image.height, image.channels,
+                             counts ? OIIO::TypeDesc::FLOAT : OIIO::TypeDesc::HALF);
+      spec.attribute("compression", kDeflate);
+      if (counts)
+        spec.channelnames = {"N"};
+      else
+        spec.attribute("oiio:ColorSpace", "Linear");
+      break;
+  }
+  spec.attribute("Software", "fractal-render");
+
+  if (!out->open(tmp.path.string(), spec)) {
+    std::string e = out->geterror();
+    return fail("cannot write " + path + ": " + (e.empty() ? OIIO::geterror() : e));
+  }
+  const bool written = (format == ImageFormat::exr && !counts)
+                           ? write_linear_rgb(*out, image)
+                           : out->write_image(type_of(image.type), image.data.data());
+  if (!written) {
+    std::string e = out->geterror();
+    out->close();
+    out.reset();
+    return fail("cannot write " + path + ": " + e);
+  }
+  if (!out->close()) return fail("cannot finish " + path + ": " + out->geterror());
+  out.reset();
+
+  if (!sync_path(tmp.path, false)) return fail("cannot sync " + tmp.path.string());
+  std::error_code ec;
+  fs::rename(tmp.path, target, ec);
+  if (ec) return fail("cannot rename " + tmp.path.string() + " to " + path + ": " + ec.message());
+  tmp.keep = true;
+  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  sync_path(dir, true);  // makes the rename durable; a failure here loses nothing already visible
+
+  WriteResult r;
+  r.ok = true;
+  r.bytes = fs::file_size(target, ec);
+  if (ec) r.bytes = 0;
+  return r;
+}
+
+std::optional<ImageFormat> format_from_path(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (ext == ".png") return ImageFormat::png;
+  if (ext == ".jpg" || ext == ".jpeg") return ImageFormat::jpg;
+  if (ext == ".tif" || ext == ".tiff") return ImageFormat::tiff;
+  if (ext == ".exr") return ImageFormat::exr;
+  return std::nullopt;
+}
+
+}  // namespace fractal
