@@ -34,8 +34,9 @@ struct TaskRun {
 };
 
 struct RenderLimits {
-  // Largest band of one task, in samples (each sample costs 8 bytes while banded).
-  std::int64_t band_samples = std::int64_t{1} << 24;
+  // Largest band of one task, in samples (each sample costs 8 bytes while banded):
+  // 8 M samples keep a 67-megapixel PNG within about twice its output buffer.
+  std::int64_t band_samples = std::int64_t{1} << 23;
 };
 
 // Renders every task. Histogram colouring of a grid larger than one band makes
