@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "kernels/color/coloring.h"
@@ -49,6 +50,9 @@ void finish_band(TaskState& s, const RenderJob& job) {
   const int pixel_row0 = job.row0 / s.ss, pixel_rows = job.rows / s.ss;
   std::atomic<int> next{0};
   constexpr int kChunk = 16;
+  // One parallel region at a time on the shared pool (render_tasks may be called from several threads).
+  static std::mutex pool_mutex;
+  std::lock_guard lock(pool_mutex);
   colour_pool().run([&](int) {
     for (;;) {
       const int r = next.fetch_add(kChunk);

@@ -51,6 +51,18 @@ TEST(TaskSpec, DefaultsForMandelbrot) {
   EXPECT_EQ(echo.size(), task_fields().size());
 }
 
+TEST(TaskSpec, EchoedParamsParseBackUnchanged) {
+  for (const json& body : {json::object(), json{{"fractal", "julia"}, {"julia_c", {-0.8, "0.156"}}, {"scale", "1e-3"}},
+                           json{{"palette", {"#000000", "#ffffff"}}, {"output", "iterations"}, {"format", "exr"}}}) {
+    const json echo = to_json(*parse_task_spec(body).spec);
+    ParseResult again = parse_task_spec(echo);
+    ASSERT_TRUE(again.ok()) << echo.dump() << " -> " << again.error->message;
+    EXPECT_EQ(to_json(*again.spec), echo);
+  }
+  EXPECT_TRUE(parse_task_spec(json{{"julia_c", nullptr}}).ok());  // null julia_c = not given
+  expect_field_error(json{{"fractal", "julia"}, {"julia_c", nullptr}}, "julia_c");
+}
+
 TEST(TaskSpec, DefaultsForJulia) {
   ParseResult r = parse_task_spec(json{{"fractal", "julia"}, {"julia_c", {-0.8, "0.156"}}});
   ASSERT_TRUE(r.ok());
