@@ -1,0 +1,183 @@
+#include "scheduler/cli_options.h"
+
+#include <charconv>
+#include <cmath>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+namespace fractal::scheduler {
+namespace {
+
+std::optional<int> to_int(std::string_view s) {
+  int v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+Millis seconds_to_ms(double s) { return Millis(static_cast<long long>(std::llround(s * 1000.0))); }
+
+}  // namespace
+
+std::optional<storage::RedisOptions> parse_redis_address(std::string_view text, std::string* error,
+                                                         storage::RedisOptions base) {
+  auto bad = [&](std::string why) -> std::optional<storage::RedisOptions> {
+    if (error) *error = "bad Redis address \"" + std::string(text) + "\": " + why;
+    return std::nullopt;
+  };
+  std::string_view rest = text;
+  storage::RedisOptions out = base;
+  out.password.clear();
+  out.db = 0;
+  if (rest.substr(0, 8) == "redis://") {
+    rest.remove_prefix(8);
+    if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+      const auto db = to_int(rest.substr(slash + 1));
+      if (!db || *db < 0) return bad("the database after '/' must be a number");
+      out.db = *db;
+      rest = rest.substr(0, slash);
+    }
+    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+      std::string_view auth = rest.substr(0, at);
+      if (const auto colon = auth.find(':'); colon != std::string_view::npos) auth = auth.substr(colon + 1);
+      out.password = std::string(auth);
+      rest = rest.substr(at + 1);
+    }
+  }
+  std::string_view host = rest, port;
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    const auto close = rest.find(']');
+    if (close == std::string_view::npos) return bad("missing ']'");
+    host = rest.substr(1, close - 1);
+    const std::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return bad("expected ':' after ']'");
+      port = after.substr(1);
+    }
+  } else if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
+    host = rest.substr(0, colon);
+    port = rest.substr(colon + 1);
+  }
+  if (host.empty()) return bad("no host");
+  out.host = std::string(host);
+  out.port = 6379;
+  if (!port.empty()) {
+    const auto p = to_int(port);
+    if (!p || *p < 1 || *p > 65535) return bad("the port must be 1-65535");
+    out.port = *p;
+  }
+  return out;
+}
+
+CommandLine parse_command_line(int argc, const char* const* argv) {
+  CommandLine cl;
+  WorkerOptions& o = cl.options;
+  CLI::App app{
+      "fractal-worker: renders queued fractal tasks. Reads task ids from the Redis stream (consumer group "
+      "\"renderers\"), renders them in batches, writes the images to the image store and records the outcome in "
+      "Postgres. Every option can also come from the environment variable shown (the flag wins). SIGTERM or SIGINT: "
+      "stop reading, finish the current batch (renders still going after --drain-timeout are canceled and handed "
+      "back to the queue), exit 0."};
+  app.get_formatter()->column_width(34);
+
+  std::string redis_text = "127.0.0.1:6379", data_dir, backend_text = "auto";
+  double claim_timeout_s = 30, reconcile_s = 10, reconcile_min_age_s = 5, drain_s = 20;
+  long long block_ms = 1000;
+  app.add_option("--pg", o.pg_conninfo, "Postgres: libpq conninfo (\"host=... dbname=...\") or postgresql:// URI")
+      ->envname("FRACTAL_PG");
+  app.add_option("--redis", redis_text, "Redis: host:port, or redis://[:password@]host:port[/db]")
+      ->envname("FRACTAL_REDIS")
+      ->capture_default_str();
+  app.add_option("--stream", o.queue.stream, "Redis stream of task ids (the server's); dead letters go to <stream>:dead")
+      ->envname("FRACTAL_STREAM")
+      ->capture_default_str();
+  app.add_option("--data-dir", data_dir, "image store directory (shared with the server)")->envname("FRACTAL_DATA_DIR");
+  app.add_option("--name", o.name, "consumer name, unique per live worker (default: <hostname>-<pid>)")
+      ->envname("FRACTAL_WORKER_NAME");
+  app.add_option("--backend", backend_text, "auto | cpu | cuda (auto: CUDA when a GPU is present, else CPU)")
+      ->envname("FRACTAL_BACKEND")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "CPU render threads (0 = all cores)")
+      ->envname("FRACTAL_THREADS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--batch", o.batch, "tasks read per XREADGROUP and rendered together")
+      ->envname("FRACTAL_BATCH")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--block-ms", block_ms, "XREADGROUP BLOCK time in milliseconds")
+      ->envname("FRACTAL_BLOCK_MS")
+      ->check(CLI::Range(1LL, 60000LL))
+      ->capture_default_str();
+  app.add_option("--claim-timeout", claim_timeout_s,
+                 "seconds an entry may stay unrefreshed before another worker takes it over")
+      ->envname("FRACTAL_CLAIM_TIMEOUT")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  app.add_option("--max-deliveries", o.max_deliveries, "deliveries after which a task is failed and dead-lettered")
+      ->envname("FRACTAL_MAX_DELIVERIES")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--reconcile-interval", reconcile_s,
+                 "seconds between comparisons of Postgres with the stream (re-enqueues lost tasks)")
+      ->envname("FRACTAL_RECONCILE_INTERVAL")
+      ->check(CLI::Range(0.01, 86400.0))
+      ->capture_default_str();
+  app.add_option("--reconcile-min-age", reconcile_min_age_s, "seconds a task must exist before it may be re-enqueued")
+      ->envname("FRACTAL_RECONCILE_MIN_AGE")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--encode-threads", o.encode_threads, "threads writing images while the next batch renders")
+      ->envname("FRACTAL_ENCODE_THREADS")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_option("--png-compression", o.png_compression, "PNG zlib level 0-9 (1 is ~4x faster than 6)")
+      ->envname("FRACTAL_PNG_COMPRESSION")
+      ->check(CLI::Range(0, 9))
+      ->capture_default_str();
+  app.add_option("--drain-timeout", drain_s, "seconds renders may go on after SIGTERM before they are handed back")
+      ->envname("FRACTAL_DRAIN_TIMEOUT")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
+  app.add_option("--log-level", cl.log_level, "trace | debug | info | warn | error")
+      ->envname("FRACTAL_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::ostringstream out, err;
+    cl.exit_code = app.exit(e, out, err);
+    cl.message = out.str() + err.str();
+    if (cl.exit_code != 0) cl.exit_code = 2;
+    return cl;
+  }
+
+  std::string error;
+  const auto redis = parse_redis_address(redis_text, &error, o.redis);
+  if (!redis) {
+    cl.exit_code = 2;
+    cl.message = "fractal-worker: " + error + "\n";
+    return cl;
+  }
+  o.redis = *redis;
+  o.queue.dead_stream = o.queue.stream + ":dead";
+  o.data_dir = data_dir;
+  o.backend = parse_backend(backend_text).value_or(BackendKind::automatic);
+  o.block = Millis(block_ms);
+  o.claim_timeout = seconds_to_ms(claim_timeout_s);
+  o.reconcile_interval = seconds_to_ms(reconcile_s);
+  o.reconcile_min_age = seconds_to_ms(reconcile_min_age_s);
+  o.drain_timeout = seconds_to_ms(drain_s);
+  if (o.name.empty()) o.name = default_worker_name();
+  if (const std::string why = o.validate(); !why.empty()) {
+    cl.exit_code = 2;
+    cl.message = "fractal-worker: " + why + "\nRun with --help for more information.\n";
+  }
+  return cl;
+}
+
+}  // namespace fractal::scheduler

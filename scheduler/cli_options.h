@@ -1,0 +1,29 @@
+// fractal-worker's command line: every WorkerOptions field as a flag with an
+// environment variable fallback (flags win), listed by --help.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "scheduler/worker_options.h"
+
+namespace fractal::scheduler {
+
+// "host:port", "host" (port 6379), "[::1]:6379", or
+// "redis://[[user]:password@]host[:port][/db]". Keeps `base`'s timeouts.
+// nullopt (and *error) when malformed.
+[[nodiscard]] std::optional<storage::RedisOptions> parse_redis_address(std::string_view text, std::string* error,
+                                                                       storage::RedisOptions base = {});
+
+struct CommandLine {
+  WorkerOptions options;
+  std::string log_level = "info";  // trace, debug, info, warn, error
+  std::optional<int> exit_code;    // set when the program should exit now (--help, bad input)
+  std::string message;             // what to print then (help text or the error)
+};
+
+// Parses argv and the environment. Never throws.
+[[nodiscard]] CommandLine parse_command_line(int argc, const char* const* argv);
+
+}  // namespace fractal::scheduler

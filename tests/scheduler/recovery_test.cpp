@@ -1,0 +1,250 @@
+// Recovery: dead workers, too many deliveries, Redis losing or keeping its
+// data, Postgres going away, SIGTERM, and the real fractal-worker binary.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "tests/scheduler/scheduler_test_env.h"
+#include "tests/support/child_process.h"
+
+namespace fractal::scheduler::testing {
+namespace {
+
+using storage::TaskStatus;
+
+test::ChildProcess spawn_worker(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+  test::SpawnOptions o;
+  o.argv = argv;
+  o.log_file = log;
+  o.parent_death_signal = SIGKILL;
+  return test::ChildProcess::spawn(o);
+}
+
+TEST_F(SchedulerTest, TaskOfAWorkerKilledMidRenderIsCompletedOnceByAnother) {
+  const auto before = metrics();
+  // ~1.2e10 iterations: a few seconds on two cores.
+  const std::string id = submit(interior_params(400, 300, 100'000));
+  const auto log = data_dir_ / "worker-a.log";
+  auto args = binary_args("worker-a");
+  args.insert(args.end(), {"--claim-timeout", "2"});
+  test::ChildProcess a = spawn_worker(args, log);
+  ASSERT_TRUE(wait_until([&] {
+    const auto t = find(id);
+    return t && t->status == TaskStatus::running && t->worker == "worker-a" && t->progress > 0;
+  }, 30s)) << test::file_tail(log);
+  a.send_signal(SIGKILL);
+  ASSERT_TRUE(a.wait_for_exit(5s));
+
+  WorkerOptions o = options("worker-b");
+  o.claim_timeout = 1500ms;
+  Worker& b = start_worker(o);
+  ASSERT_TRUE(wait_status(id, TaskStatus::done, 60s)) << test::file_tail(log);
+  const auto t = get(id);
+  EXPECT_EQ(t.worker, "worker-b");
+  EXPECT_EQ(t.attempts, 2);
+  EXPECT_EQ(files_of(id).size(), 1u) << "one file, no temp files";
+  EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
+  EXPECT_EQ(b.counters().tasks_rendered, 1);
+  EXPECT_EQ(b.counters().redeliveries, 1);
+  const auto after = metrics();
+  EXPECT_EQ(after.tasks_rendered - before.tasks_rendered, 1);
+  EXPECT_EQ(after.redeliveries - before.redeliveries, 1);
+}
+
+TEST_F(SchedulerTest, AWorkerWhoseClaimWasTakenOverNeitherWritesNorCountsTwice) {
+  const auto before = metrics();
+  const std::string id = submit(interior_params(400, 300, 100'000));
+  WorkerOptions o = options("w1");
+  o.claim_timeout = 1500ms;
+  Worker& w = start_worker(o);
+  ASSERT_TRUE(wait_until([&] {
+    const auto t = find(id);
+    return t && t->status == TaskStatus::running && t->progress > 0;
+  }, 30s));
+  // Another worker takes the entry over (as after a long stall) and finishes first.
+  ASSERT_EQ(queue_->autoclaim("w2", 0ms, 10).size(), 1u);
+  ASSERT_TRUE(wait_until([&] { return w.counters().claims_lost == 1; }, 5s));
+  storage::RenderOutcome theirs;
+  theirs.backend = "cpu:other x1";
+  theirs.precision_used = "double";
+  theirs.file_path = id + ".png";
+  ASSERT_TRUE(repo_->mark_done(id, theirs));
+
+  ASSERT_TRUE(wait_until([&] { return w.in_flight() == 0; }, 30s));
+  EXPECT_EQ(w.counters().tasks_rendered, 0);
+  EXPECT_EQ(get(id).backend, "cpu:other x1") << "the first recorded result stays";
+  EXPECT_TRUE(files_of(id).empty()) << "w1 wrote nothing";
+  EXPECT_EQ(metrics().tasks_rendered - before.tasks_rendered, 0);
+  // The task is finished, so w1 may acknowledge the entry it lost (XACK does
+  // not check the owner); w2 then finds its entry gone and the task done.
+  EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
+}
+
+TEST_F(SchedulerTest, TaskDeliveredTooOftenIsFailedAndDeadLettered) {
+  const auto before = metrics();
+  const std::string id = submit(small_params());
+  // Three deliveries to consumers that died without acknowledging.
+  ASSERT_EQ(queue_->read("ghost-1", 10, 10ms).size(), 1u);
+  ASSERT_EQ(queue_->autoclaim("ghost-2", 0ms, 10).size(), 1u);
+  const auto third = queue_->autoclaim("ghost-3", 0ms, 10);
+  ASSERT_EQ(third.size(), 1u);
+  ASSERT_EQ(third[0].deliveries, 3);
+
+  WorkerOptions o = options("w1");
+  o.claim_timeout = 300ms;
+  Worker& w = start_worker(o);
+  ASSERT_TRUE(wait_status(id, TaskStatus::failed, 20s));
+  const auto t = get(id);
+  ASSERT_TRUE(t.error);
+  EXPECT_NE(t.error->find("render failed after 3 attempts"), std::string::npos) << *t.error;
+  EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
+  const auto dead = queue_->dead_letters();
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].task_id, id);
+  EXPECT_EQ(dead[0].deliveries, 4);
+  EXPECT_TRUE(files_of(id).empty());
+  EXPECT_EQ(w.counters().dead_lettered, 1);
+  const auto after = metrics();
+  EXPECT_EQ(after.dead_letters - before.dead_letters, 1);
+  EXPECT_EQ(after.tasks_rendered - before.tasks_rendered, 0);
+}
+
+TEST_F(SchedulerTest, ReconcilerReenqueuesTasksLostWhenRedisRestartsEmpty) {
+  WorkerOptions o = options("w1");
+  o.claim_timeout = 3s;  // keep-alive and lease refresh every second
+  o.reconcile_interval = 300ms;
+  o.reconcile_min_age = 500ms;
+  Worker& w = start_worker(o);
+  // The worker renders `running` (seconds) while `queued` waits in the stream.
+  const std::string running = submit(interior_params(400, 300, 100'000));
+  ASSERT_TRUE(wait_until([&] {
+    const auto t = find(running);
+    return t && t->status == TaskStatus::running && t->progress > 0;
+  }, 30s));
+  const std::string queued = submit(small_params());
+
+  redis().flushall();  // and restart: the AOF now replays an empty data set
+  redis().stop();
+  redis().start();
+  ASSERT_EQ(queue_->depth().length, 0);
+
+  ASSERT_TRUE(wait_status(queued, TaskStatus::done, 60s));
+  ASSERT_TRUE(wait_status(running, TaskStatus::done, 60s));
+  EXPECT_EQ(get(running).attempts, 1) << "a task a live worker renders is not re-enqueued";
+  EXPECT_EQ(get(queued).attempts, 1);
+  EXPECT_EQ(w.counters().reconciled, 1);
+  EXPECT_EQ(w.counters().tasks_rendered, 2);
+  EXPECT_EQ(files_of(running).size(), 1u);
+  EXPECT_EQ(files_of(queued).size(), 1u);
+  EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
+}
+
+TEST_F(SchedulerTest, QueueSurvivesARedisRestartWithAof) {
+  WorkerOptions o = options("w1");
+  o.reconcile_interval = 300ms;  // would re-enqueue lost tasks: it must find none
+  Worker& w = start_worker(o);
+  const std::string running = submit(interior_params(400, 300, 60'000));
+  ASSERT_TRUE(wait_until([&] {
+    const auto t = find(running);
+    return t && t->status == TaskStatus::running && t->progress > 0;
+  }, 30s));
+  const std::string waiting = submit(small_params());  // undelivered while the worker renders
+
+  redis().stop();  // SIGTERM: Redis writes the AOF out
+  redis().start();
+  const auto depth = queue_->depth();
+  EXPECT_GE(depth.length, 1);
+
+  ASSERT_TRUE(wait_status(running, TaskStatus::done, 60s));
+  ASSERT_TRUE(wait_status(waiting, TaskStatus::done, 60s));
+  EXPECT_EQ(get(running).attempts, 1);
+  EXPECT_EQ(get(waiting).attempts, 1);
+  EXPECT_EQ(w.counters().reconciled, 0);
+  EXPECT_EQ(w.counters().claims_lost, 0);
+  EXPECT_TRUE(wait_until([&] {
+    const auto d = queue_->depth();
+    return d.length == 0 && d.pending == 0;
+  }, 5s));
+}
+
+TEST_F(SchedulerTest, WorkerRidesOutAPostgresOutage) {
+  Worker& w = start_worker(options("w1"));
+  const std::string first = submit(small_params());
+  ASSERT_TRUE(wait_status(first, TaskStatus::done, 20s));
+
+  // Mid-render: Postgres goes away; a second task arrives while it is down.
+  const std::string running = submit(interior_params(400, 300, 40'000));
+  ASSERT_TRUE(wait_until([&] {
+    const auto t = find(running);
+    return t && t->status == TaskStatus::running && t->progress > 0;
+  }, 30s));
+  const std::string later = create_task(to_json(*parse_task_spec(small_params()).spec));
+  postgres().stop();
+  enqueue(later);
+  // Both entries delivered: the render finished and the next read happened, all without Postgres.
+  EXPECT_TRUE(wait_until([&] { return queue_->depth().pending == 2; }, 60s));
+  EXPECT_TRUE(worker_thread_alive(w));
+  postgres().start();
+
+  ASSERT_TRUE(wait_status(running, TaskStatus::done, 60s));
+  ASSERT_TRUE(wait_status(later, TaskStatus::done, 60s));
+  EXPECT_EQ(get(running).attempts, 1);
+  EXPECT_EQ(get(later).attempts, 1);
+  EXPECT_EQ(files_of(running).size(), 1u);
+  EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
+  EXPECT_TRUE(worker_thread_alive(w));
+  EXPECT_EQ(w.counters().tasks_rendered, 3);
+}
+
+TEST_F(SchedulerTest, SigtermHandsTheRenderBackAndExitsZero) {
+  const std::string id = submit(interior_params(400, 300, 100'000));
+  const auto log = data_dir_ / "worker-a.log";
+  auto args = binary_args("worker-a");
+  args.insert(args.end(), {"--drain-timeout", "0.3", "--claim-timeout", "60"});
+  test::ChildProcess a = spawn_worker(args, log);
+  ASSERT_TRUE(wait_until([&] {
+    const auto t = find(id);
+    return t && t->status == TaskStatus::running && t->progress > 0;
+  }, 30s)) << test::file_tail(log);
+  const auto t0 = std::chrono::steady_clock::now();
+  a.send_signal(SIGTERM);
+  ASSERT_TRUE(a.wait_for_exit(10s)) << test::file_tail(log);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+  ASSERT_TRUE(a.exit_status());
+  EXPECT_TRUE(test::exited_ok(*a.exit_status())) << test::describe_wait_status(*a.exit_status()) << "\n"
+                                                 << test::file_tail(log);
+  // Handed back: a fresh, undelivered entry, so the next worker starts at
+  // once instead of after the 60 s claim timeout.
+  const auto depth = queue_->depth();
+  EXPECT_EQ(depth.length, 1);
+  EXPECT_EQ(depth.pending, 0);
+  EXPECT_TRUE(files_of(id).size() <= 1u);
+
+  WorkerOptions o = options("worker-b");
+  o.claim_timeout = 60s;
+  start_worker(o);
+  ASSERT_TRUE(wait_status(id, TaskStatus::done, 30s));
+  EXPECT_EQ(get(id).attempts, 2);
+  EXPECT_EQ(get(id).worker, "worker-b");
+}
+
+TEST_F(SchedulerTest, HelpListsEveryOptionAndItsEnvironmentVariable) {
+  const auto out = data_dir_ / "help.txt";
+  test::SpawnOptions o;
+  o.argv = {worker_binary(), "--help"};
+  o.log_file = out;
+  const int status = test::run_to_completion(o, 10s);
+  EXPECT_TRUE(test::exited_ok(status));
+  const std::string help = test::file_tail(out, 100000);
+  for (const char* s :
+       {"--pg", "FRACTAL_PG", "--redis", "FRACTAL_REDIS", "--data-dir", "FRACTAL_DATA_DIR", "--name",
+        "FRACTAL_WORKER_NAME", "--backend", "FRACTAL_BACKEND", "--threads", "FRACTAL_THREADS", "--batch",
+        "FRACTAL_BATCH", "--block-ms", "--claim-timeout", "FRACTAL_CLAIM_TIMEOUT", "--max-deliveries",
+        "--reconcile-interval", "--encode-threads", "--png-compression", "--drain-timeout"}) {
+    EXPECT_NE(help.find(s), std::string::npos) << s;
+  }
+}
+
+}  // namespace
+}  // namespace fractal::scheduler::testing
