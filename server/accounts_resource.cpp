@@ -1,0 +1,150 @@
+#include "server/accounts_resource.h"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "auth/credentials.h"
+#include "auth/password_hash.h"
+#include "storage/timestamp.h"
+
+namespace fractal::server {
+namespace {
+
+using Pistache::Http::Method;
+
+const HeaderList& basic_challenge() {
+  static const HeaderList h = {{"WWW-Authenticate", "Basic realm=\"fractal\", charset=\"UTF-8\""}};
+  return h;
+}
+
+// RFC 4648 base64 with padding, strict; nullopt when malformed.
+std::optional<std::string> base64_decode(std::string_view in) {
+  static const std::array<int, 256> table = [] {
+    std::array<int, 256> t{};
+    t.fill(-1);
+    const std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (std::size_t i = 0; i < alphabet.size(); ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<int>(i);
+    return t;
+  }();
+  if (in.empty() || in.size() % 4 != 0) return std::nullopt;
+  std::size_t pad = 0;
+  if (in.back() == '=') ++pad;
+  if (in.size() >= 2 && in[in.size() - 2] == '=') ++pad;
+  std::string out;
+  out.reserve(in.size() / 4 * 3);
+  for (std::size_t i = 0; i < in.size(); i += 4) {
+    std::uint32_t v = 0;
+    for (std::size_t j = 0; j < 4; ++j) {
+      const char c = in[i + j];
+      int d;
+      if (c == '=') {
+        if (i + 4 != in.size() || j < 4 - pad) return std::nullopt;
+        d = 0;
+      } else {
+        d = table[static_cast<unsigned char>(c)];
+        if (d < 0) return std::nullopt;
+      }
+      v = (v << 6) | static_cast<std::uint32_t>(d);
+    }
+    out.push_back(static_cast<char>((v >> 16) & 0xff));
+    out.push_back(static_cast<char>((v >> 8) & 0xff));
+    out.push_back(static_cast<char>(v & 0xff));
+  }
+  out.resize(out.size() - pad);
+  return out;
+}
+
+}  // namespace
+
+void AccountsResource::setup_routes(Router& router) {
+  router.add(Method::Post, "/sign-up", [this](RequestContext& c) { return sign_up(c); });
+  router.add(Method::Get, "/sign-in", [this](RequestContext& c) { return sign_in_basic(c); });
+  router.add(Method::Post, "/sign-in", [this](RequestContext& c) { return sign_in_json(c); });
+  router.add(Method::Post, "/sign-out", [this](RequestContext& c) { return sign_out(c); });
+}
+
+Reply AccountsResource::sign_up(RequestContext& ctx) {
+  const nlohmann::json body = read_json_object(ctx);
+  reject_unknown_fields(body, {"username", "password"});
+  const std::string username = required_string(body, "username");
+  const std::string password = required_string(body, "password");
+  if (auto e = auth::validate_username(username)) throw invalid_parameter(e->field, e->message);
+  if (auto e = auth::validate_password(password)) throw invalid_parameter(e->field, e->message);
+
+  // Cheap check first so a taken name costs no Argon2 hash; the unique index
+  // still decides between concurrent sign-ups.
+  const auto taken = [] { return ApiError(409, "username_taken", "this username is already taken", "username"); };
+  if (s_.users.find_by_username(username)) throw taken();
+  const std::string hash = auth::hash_password(password);
+  const storage::UserCreateResult created = s_.users.create(username, hash);
+  if (created.status == storage::UserCreateStatus::username_taken) throw taken();
+  spdlog::info("event=sign_up user={}", created.user->id);
+  return json_reply(
+      201, {{"username", created.user->username}, {"created_at", storage::to_rfc3339(created.user->created_at)}});
+}
+
+Reply AccountsResource::sign_in_basic(RequestContext& ctx) {
+  const auto header = request_header(ctx.http, "Authorization");
+  const auto refuse = [](std::string message) {
+    return ApiError(401, "invalid_credentials", std::move(message), {}, basic_challenge());
+  };
+  if (!header) throw refuse("sign in with HTTP Basic authentication (Authorization: Basic ...)");
+  std::string_view value = *header;
+  constexpr std::string_view scheme = "basic ";
+  if (value.size() <= scheme.size() || !std::equal(scheme.begin(), scheme.end(), value.begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      }))
+    throw refuse("sign in with HTTP Basic authentication (Authorization: Basic ...)");
+  value.remove_prefix(scheme.size());
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  const auto decoded = base64_decode(value);
+  const std::size_t colon = decoded ? decoded->find(':') : std::string::npos;
+  if (!decoded || colon == std::string::npos) throw refuse("malformed Basic credentials");
+  return sign_in(decoded->substr(0, colon), decoded->substr(colon + 1));
+}
+
+Reply AccountsResource::sign_in_json(RequestContext& ctx) {
+  const nlohmann::json body = read_json_object(ctx);
+  reject_unknown_fields(body, {"username", "password"});
+  const std::string username = required_string(body, "username");
+  const std::string password = required_string(body, "password");
+  return sign_in(username, password);
+}
+
+Reply AccountsResource::sign_in(const std::string& username, const std::string& password) {
+  // Counted before anything is verified (auth/lockout.h): the 6th attempt in
+  // the window is refused even with the right password.
+  const auth::LoginDecision decision = s_.login_guard.check(username);
+  if (decision.locked) {
+    const std::string seconds = std::to_string(decision.retry_after.count());
+    spdlog::warn("event=sign_in_locked username_key=\"{}\" retry_after={}", s_.login_guard.key_for(username), seconds);
+    throw ApiError(429, "too_many_attempts",
+                   "too many failed sign-ins for this username; try again in " + seconds + " s", {},
+                   {{"Retry-After", seconds}});
+  }
+  // Unknown users cost one dummy verification, like a wrong password.
+  std::optional<storage::UserRecord> user;
+  if (!auth::validate_username(username)) user = s_.users.find_by_username(username);
+  const bool ok = user ? auth::verify_password(password, user->password_hash) : auth::verify_dummy(password);
+  if (!ok || !user) {
+    s_.login_guard.record_failure(username);
+    spdlog::info("event=sign_in_failed");
+    // RFC 9110: a 401 carries a challenge; Basic is the scheme /sign-in takes.
+    throw ApiError(401, "invalid_credentials", "wrong username or password", {}, basic_challenge());
+  }
+  s_.login_guard.record_success(username);
+  const auth::IssuedToken token = s_.authenticator.issue(user->id, user->username);
+  spdlog::info("event=sign_in user={} jti={}", user->id, token.jti);
+  return json_reply(200, {{"access_token", token.token}, {"token_type", "Bearer"}, {"expires_in", token.expires_in}},
+                    {{"Cache-Control", "no-store"}, {"Pragma", "no-cache"}});
+}
+
+Reply AccountsResource::sign_out(RequestContext& ctx) {
+  const auth::Claims claims = s_.bearer.require(ctx);
+  s_.authenticator.revoke(claims);
+  spdlog::info("event=sign_out user={} jti={}", claims.sub, claims.jti);
+  return empty_reply(204);
+}
+
+}  // namespace fractal::server

@@ -1,0 +1,41 @@
+#include "server/ops_resource.h"
+
+namespace fractal::server {
+
+using Pistache::Http::Method;
+
+void OpsResource::setup_routes(Router& router) {
+  router.add(Method::Get, "/livez", [this](RequestContext& c) { return livez(c); });
+  router.add(Method::Get, "/readyz", [this](RequestContext& c) { return readyz(c); });
+  router.add(Method::Get, "/metrics", [this](RequestContext& c) { return metrics(c); });
+}
+
+Reply OpsResource::livez(RequestContext&) { return json_reply(200, {{"status", "ok"}}); }
+
+Reply OpsResource::readyz(RequestContext&) {
+  const HeaderList no_store = {{"Cache-Control", "no-store"}};
+  if (s_.shutting_down.load()) {
+    nlohmann::json body = error_body("shutting_down", "the server is shutting down");
+    return json_reply(503, body, no_store);
+  }
+  const bool pg = s_.pool.ping();
+  const bool redis = s_.auth_kv.ping() && s_.queue.ping();
+  nlohmann::json checks = {{"postgres", pg ? "ok" : "down"}, {"redis", redis ? "ok" : "down"}};
+  if (pg && redis) return json_reply(200, {{"status", "ready"}, {"checks", checks}}, no_store);
+  std::string down;
+  if (!pg) down = "postgres";
+  if (!redis) down += down.empty() ? "redis" : " and redis";
+  nlohmann::json body = error_body("not_ready", "not ready: " + down + " unavailable");
+  body["checks"] = std::move(checks);
+  return json_reply(503, body, no_store);
+}
+
+Reply OpsResource::metrics(RequestContext&) {
+  Reply r;
+  r.status = 200;
+  r.body = metrics_.render(s_);
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  return r;
+}
+
+}  // namespace fractal::server

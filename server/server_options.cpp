@@ -1,0 +1,135 @@
+#include "server/server_options.h"
+
+#include <CLI/CLI.hpp>
+#include <charconv>
+#include <thread>
+
+namespace fractal::server {
+
+std::optional<RouteGroups> parse_route_groups(std::string_view text, std::string* error) {
+  auto fail = [&](std::string why) -> std::optional<RouteGroups> {
+    if (error) *error = std::move(why);
+    return std::nullopt;
+  };
+  if (text == "all") return RouteGroups{};
+  RouteGroups g{false, false, false};
+  if (text.empty()) return fail("--routes: empty; use \"all\" or a comma list of auth, tasks, images");
+  while (true) {
+    const std::size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    if (item == "auth")
+      g.auth = true;
+    else if (item == "tasks")
+      g.tasks = true;
+    else if (item == "images")
+      g.images = true;
+    else if (item == "all")
+      g = RouteGroups{};
+    else
+      return fail("--routes: unknown group \"" + std::string(item) + "\"; use all, auth, tasks, images");
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return g;
+}
+
+std::string to_string(const RouteGroups& g) {
+  if (g.auth && g.tasks && g.images) return "all";
+  std::string out;
+  auto add = [&](bool on, const char* name) {
+    if (!on) return;
+    if (!out.empty()) out += ",";
+    out += name;
+  };
+  add(g.auth, "auth");
+  add(g.tasks, "tasks");
+  add(g.images, "images");
+  return out.empty() ? "none" : out;
+}
+
+std::optional<HostPort> parse_host_port(std::string_view text) {
+  std::string_view host, port;
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos) return std::nullopt;
+  }
+  int p = 0;
+  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (host.empty() || port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p < 1 || p > 65535)
+    return std::nullopt;
+  return HostPort{std::string(host), p};
+}
+
+void add_cli_options(CLI::App& app, ServerOptions& o, CliValues& v) {
+  if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
+      ->envname("FRACTAL_PORT")
+      ->capture_default_str();
+  app.add_option("--bind", o.bind, "Address to listen on")->envname("FRACTAL_BIND")->capture_default_str();
+  app.add_option("--threads", o.threads, "HTTP worker threads (default: hardware cores)")
+      ->envname("FRACTAL_THREADS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--pg", o.pg_conninfo,
+                 "Postgres connection: libpq conninfo or postgresql:// URI (empty: libpq defaults, PGHOST etc.)")
+      ->envname("FRACTAL_PG");
+  app.add_option("--redis", v.redis, "Redis address host:port")->envname("FRACTAL_REDIS")->capture_default_str();
+  app.add_option("--data-dir", o.data_dir, "Directory of rendered images (shared with the workers)")
+      ->envname("FRACTAL_DATA_DIR")
+      ->capture_default_str();
+  app.add_option("--routes", v.routes,
+                 "Route groups to serve: all, or a comma list of auth (sign-up/in/out), tasks "
+                 "(add/delete/tasks/stats/palettes), images (download); livez/readyz/metrics always")
+      ->envname("FRACTAL_ROUTES")
+      ->capture_default_str();
+  app.add_option("--quota", o.quota, "Unfinished (queued or running) tasks allowed per user; 0: unlimited")
+      ->envname("FRACTAL_QUOTA")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--token-ttl", v.token_ttl, "Access token lifetime in seconds")
+      ->envname("FRACTAL_TOKEN_TTL")
+      ->check(CLI::Range(static_cast<std::int64_t>(1), static_cast<std::int64_t>(366) * 24 * 3600))
+      ->capture_default_str();
+  app.add_flag("--dev", o.dev,
+               "Development mode: without FRACTAL_JWT_SECRET / FRACTAL_JWT_SECRET_FILE a random JWT key is made "
+               "(tokens die with the process); never in production")
+      ->envname("FRACTAL_DEV");
+  app.add_option("--drain-seconds", v.drain,
+                 "On SIGTERM/SIGINT, answer /readyz 503 this long before closing the listener")
+      ->envname("FRACTAL_DRAIN_SECONDS")
+      ->check(CLI::Range(static_cast<std::int64_t>(0), static_cast<std::int64_t>(3600)))
+      ->capture_default_str();
+  app.add_option("--log-level", o.log_level, "Log level: trace, debug, info, warn, error, critical, off")
+      ->envname("FRACTAL_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  app.footer(
+      "Environment only:\n"
+      "  FRACTAL_JWT_SECRET       JWT signing key (>= 32 bytes), or\n"
+      "  FRACTAL_JWT_SECRET_FILE  a file holding it; one of them is required without --dev");
+}
+
+std::string finish_options(ServerOptions& o, const CliValues& v) {
+  std::string error;
+  auto routes = parse_route_groups(v.routes, &error);
+  if (!routes) return error;
+  o.routes = *routes;
+  auto redis = parse_host_port(v.redis);
+  if (!redis) return "--redis: expected host:port, got \"" + v.redis + "\"";
+  o.redis_host = redis->host;
+  o.redis_port = redis->port;
+  o.token_ttl = std::chrono::seconds{v.token_ttl};
+  o.drain = std::chrono::seconds{v.drain};
+  if (o.data_dir.empty()) return "--data-dir: must not be empty";
+  return {};
+}
+
+}  // namespace fractal::server

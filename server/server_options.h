@@ -1,0 +1,75 @@
+// Everything the server is configured with, and the command line that fills
+// it (CLI11; every flag has an environment variable fallback, listed by --help).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "auth/secret.h"
+
+namespace CLI {
+class App;
+}
+
+namespace fractal::server {
+
+// Route groups (--routes): auth = sign-up/in/out, tasks = add/delete/tasks/
+// stats/palettes, images = download. livez/readyz/metrics are always served.
+struct RouteGroups {
+  bool auth = true;
+  bool tasks = true;
+  bool images = true;
+};
+
+// "all" or a comma list of auth,tasks,images; nullopt (and *error) otherwise.
+std::optional<RouteGroups> parse_route_groups(std::string_view text, std::string* error = nullptr);
+std::string to_string(const RouteGroups& groups);
+
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+// "host:port" (port 1-65535; "[v6]:port" too); nullopt when malformed.
+std::optional<HostPort> parse_host_port(std::string_view text);
+
+struct ServerOptions {
+  std::string bind = "0.0.0.0";
+  std::uint16_t port = 8080;  // 0: any free port (tests)
+  int threads = 0;            // 0: hardware cores
+  std::string pg_conninfo;    // libpq conninfo; empty: libpq defaults (PGHOST, ...)
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  std::filesystem::path data_dir = "data";
+  RouteGroups routes;
+  std::int64_t quota = 100;  // unfinished tasks per user; <= 0: unlimited
+  std::chrono::seconds token_ttl{3600};
+  bool dev = false;
+  // After shutdown begins, /readyz answers 503 for this long before the
+  // listener closes (lets a load balancer stop sending traffic).
+  std::chrono::seconds drain{0};
+  // Longest wait for in-flight requests once the listener is closing.
+  std::chrono::seconds shutdown_timeout{30};
+  // Postgres/Redis may come up after the server: retry migrations this long.
+  std::chrono::seconds startup_timeout{30};
+  std::size_t pg_pool_size = 0;  // 0: threads + 2
+  std::string log_level = "info";
+  std::optional<auth::SigningKey> signing_key;  // required by Server; main loads it
+};
+
+// Registers every option on `app`, writing into `options`. After a successful
+// parse, call finish_options() to resolve the string-typed ones.
+struct CliValues {
+  std::string routes = "all";
+  std::string redis = "127.0.0.1:6379";
+  std::int64_t token_ttl = 3600;
+  std::int64_t drain = 0;
+};
+void add_cli_options(CLI::App& app, ServerOptions& options, CliValues& values);
+// Resolves routes/redis/ttl; returns an error message (empty when fine).
+std::string finish_options(ServerOptions& options, const CliValues& values);
+
+}  // namespace fractal::server
