@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# End to end through scripts/stack, as a user would: up, sign-up, sign-in, add,
+# poll, download, delete; a killed worker comes back with `up`; down.
+# Usage: stack_e2e.sh <bin-dir>   (run by ctest)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export FRACTAL_BIN_DIR=${1:?bin dir}
+FRACTAL_STACK_DIR=$(mktemp -d /tmp/fractal-e2e.XXXXXX)
+export FRACTAL_STACK_DIR
+
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+  done
+}
+FRACTAL_PORT=$(free_port); FRACTAL_PG_PORT=$(free_port); FRACTAL_REDIS_PORT=$(free_port)
+export FRACTAL_PORT FRACTAL_PG_PORT FRACTAL_REDIS_PORT
+cleanup() { "$root/scripts/stack" down >/dev/null 2>&1 || true; rm -rf "$FRACTAL_STACK_DIR"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; tail -n 20 "$FRACTAL_STACK_DIR"/logs/*.log >&2 || true; exit 1; }
+
+url=$("$root/scripts/stack" up | sed -n 's/^FRACTAL_URL=//p')
+[[ $url == "http://127.0.0.1:$FRACTAL_PORT" ]] || fail "up printed '$url'"
+"$root/scripts/stack" status >/dev/null || fail "status after up"
+
+json() { curl -sS -H 'Content-Type: application/json' "$@"; }
+body='{"username":"e2e_user","password":"long-enough-pw"}'
+[[ $(json -o /dev/null -w '%{http_code}' -X POST -d "$body" "$url/sign-up") == 201 ]] || fail sign-up
+token=$(json -X POST -d "$body" "$url/sign-in" | jq -r .access_token)
+[[ -n $token && $token != null ]] || fail sign-in
+auth=(-H "Authorization: Bearer $token")
+
+task=$(json "${auth[@]}" -X POST -d '{"width":320,"height":200,"max_iter":300,"format":"png"}' "$url/add")
+id=$(jq -r .id <<<"$task")
+[[ $(jq -r .status <<<"$task") == queued ]] || fail "add answered $task"
+status=""
+for _ in $(seq 300); do
+  status=$(curl -sS "${auth[@]}" "$url/tasks/$id" | jq -r .status)
+  [[ $status == "done" || $status == "failed" ]] && break
+  sleep 0.1
+done
+[[ $status == "done" ]] || fail "task ended '$status'"
+curl -sS "${auth[@]}" -o "$FRACTAL_STACK_DIR/img.png" -w '%{http_code} %{content_type}\n' "$url/download?id=$id" \
+  | grep -q '^200 image/png' || fail download
+[[ $(head -c 8 "$FRACTAL_STACK_DIR/img.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] || fail "not a PNG"
+[[ $(curl -sS "${auth[@]}" -X DELETE "$url/tasks/$id" | jq -r .status) == deleted ]] || fail delete
+[[ $(curl -sS -o /dev/null -w '%{http_code}' "${auth[@]}" "$url/tasks/$id") == 404 ]] || fail "deleted task still there"
+
+kill -9 "$(cat "$FRACTAL_STACK_DIR/run/worker.pid")"
+for _ in $(seq 50); do "$root/scripts/stack" status >/dev/null || break; sleep 0.1; done
+set +e; out=$("$root/scripts/stack" status); rc=$?; set -e
+if ! grep -q '^worker pid [0-9]* stopped$' <<<"$out" || [[ $rc -ne 3 ]]; then fail "status after kill: rc $rc: $out"; fi
+"$root/scripts/stack" up >/dev/null || fail "up after kill"
+"$root/scripts/stack" status >/dev/null || fail "worker not restarted"
+"$root/scripts/stack" down >/dev/null
+set +e; "$root/scripts/stack" status >/dev/null; rc=$?; set -e
+[[ $rc -eq 3 ]] || fail "status after down: rc $rc"
+echo "stack e2e: 1 passed, 0 failed"
