@@ -44,6 +44,7 @@ TEST_F(SchedulerTest, TaskOfAWorkerKilledMidRenderIsCompletedOnceByAnother) {
   EXPECT_EQ(t.worker, "worker-b");
   EXPECT_EQ(t.attempts, 2);
   EXPECT_EQ(files_of(id).size(), 1u) << "one file, no temp files";
+  // Counted after mark_done, before the XACK: wait for the acknowledgement.
   EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
   EXPECT_EQ(b.counters().tasks_rendered, 1);
   EXPECT_EQ(b.counters().redeliveries, 1);
@@ -111,30 +112,53 @@ TEST_F(SchedulerTest, TaskDeliveredTooOftenIsFailedAndDeadLettered) {
 }
 
 TEST_F(SchedulerTest, ReconcilerReenqueuesTasksLostWhenRedisRestartsEmpty) {
+  // `running` is held in its render until the test lets it go: how long a
+  // render lasts on a loaded machine decides nothing here. (A render of fixed
+  // cost could finish before Redis lost its data; then the worker would read
+  // `queued` itself and nothing would be lost.)
+  constexpr int kGated = 4321;
+  auto renderer = std::make_shared<GatedRenderer>(kGated);
   WorkerOptions o = options("w1");
+  o.renderer = renderer;
   o.claim_timeout = 3s;  // keep-alive and lease refresh every second
   o.reconcile_interval = 300ms;
   o.reconcile_min_age = 500ms;
   Worker& w = start_worker(o);
-  // The worker renders `running` (seconds) while `queued` waits in the stream.
-  const std::string running = submit(interior_params(400, 300, 100'000));
-  ASSERT_TRUE(wait_until([&] {
-    const auto t = find(running);
-    return t && t->status == TaskStatus::running && t->progress > 0;
-  }, 30s));
+  // The worker renders `running` while `queued` waits in the stream.
+  const std::string running = submit(interior_params(400, 300, kGated));
+  ASSERT_TRUE(renderer->wait_held(30s));
+  ASSERT_EQ(get(running).status, TaskStatus::running);
   const std::string queued = submit(small_params());
 
   redis().flushall();  // and restart: the AOF now replays an empty data set
   redis().stop();
   redis().start();
-  ASSERT_EQ(queue_->depth().length, 0);
+  // Both entries are gone (the reconciler may already have re-enqueued
+  // `queued` if the restart was slow, but nothing can have read it: the
+  // worker's only render thread is held).
+  EXPECT_FALSE(queue_->contains_task(running));
+  EXPECT_EQ(queue_->depth().pending, 0);
+
+  // Re-enqueued while `running` is still being rendered, and the worker's
+  // keep-alive re-created the lease of the task it renders.
+  ASSERT_TRUE(wait_until([&] { return w.counters().reconciled >= 1; }, 30s));
+  RenderLeases leases(redis_options_, queue_options_.stream + ":");
+  ASSERT_TRUE(wait_until([&] { return leases.holder(running) == "w1"; }, 30s));
+  ASSERT_TRUE(wait_until([&] { return queue_->contains_task(queued); }, 5s));
+  // A few more reconciler passes with `running` rendering and missing from the stream.
+  std::this_thread::sleep_for(3 * o.reconcile_interval);
+  EXPECT_FALSE(queue_->contains_task(running)) << "a task a live worker renders is not re-enqueued";
+  EXPECT_EQ(get(running).status, TaskStatus::running);
+  renderer->open();
 
   ASSERT_TRUE(wait_status(queued, TaskStatus::done, 60s));
   ASSERT_TRUE(wait_status(running, TaskStatus::done, 60s));
   EXPECT_EQ(get(running).attempts, 1) << "a task a live worker renders is not re-enqueued";
   EXPECT_EQ(get(queued).attempts, 1);
+  EXPECT_TRUE(wait_until([&] { return w.in_flight() == 0; }, 5s));
   EXPECT_EQ(w.counters().reconciled, 1);
   EXPECT_EQ(w.counters().tasks_rendered, 2);
+  EXPECT_EQ(w.counters().tasks_skipped, 0) << "no duplicate entry was read";
   EXPECT_EQ(files_of(running).size(), 1u);
   EXPECT_EQ(files_of(queued).size(), 1u);
   EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));

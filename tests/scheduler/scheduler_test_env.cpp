@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <random>
 
@@ -40,6 +41,39 @@ nlohmann::json small_params(int max_iter) { return {{"width", 64}, {"height", 48
 nlohmann::json interior_params(int width, int height, int max_iter) {
   return {{"width", width},       {"height", height},        {"center", {-0.2, 0.0}},
           {"scale", 0.2},         {"max_iter", max_iter},    {"precision", "double"}};
+}
+
+GatedRenderer::GatedRenderer(int gated_max_iter)
+    : gated_max_iter_(gated_max_iter), inner_(make_renderer(BackendKind::cpu, {.threads = 2})) {}
+
+std::string GatedRenderer::name() const { return inner_->name(); }
+
+void GatedRenderer::render(std::span<RenderJob> jobs) {
+  const bool gated = std::any_of(jobs.begin(), jobs.end(), [&](const RenderJob& j) { return j.max_iter == gated_max_iter_; });
+  if (gated) {
+    const auto canceled = [&] {
+      return std::any_of(jobs.begin(), jobs.end(), [](const RenderJob& j) { return j.cancel && j.cancel->load(); });
+    };
+    std::unique_lock lock(mutex_);
+    held_ = true;
+    changed_.notify_all();
+    // Polls the cancel flags too, so a worker stopped by a failed test drains.
+    while (!open_ && !canceled()) changed_.wait_for(lock, 10ms);
+  }
+  inner_->render(jobs);
+}
+
+bool GatedRenderer::wait_held(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(mutex_);
+  return changed_.wait_for(lock, timeout, [&] { return held_; });
+}
+
+void GatedRenderer::open() {
+  {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+  }
+  changed_.notify_all();
 }
 
 namespace {

@@ -6,10 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -39,6 +42,29 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
 // every sample costs exactly max_iter iterations).
 nlohmann::json small_params(int max_iter = 200);
 nlohmann::json interior_params(int width, int height, int max_iter);
+
+// The CPU renderer, except that a render call holding a job with max_iter ==
+// gated_max_iter waits until open() (or until the worker cancels the render)
+// before rendering. Lets a test keep a task "rendering" for exactly as long as
+// it needs instead of guessing how long a render lasts on a loaded machine.
+class GatedRenderer : public Renderer {
+ public:
+  explicit GatedRenderer(int gated_max_iter);
+  std::string name() const override;
+  void render(std::span<RenderJob> jobs) override;
+
+  // Waits until a gated render call is held at the gate.
+  bool wait_held(std::chrono::milliseconds timeout);
+  void open();
+
+ private:
+  const int gated_max_iter_;
+  std::unique_ptr<Renderer> inner_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool held_ = false;
+  bool open_ = false;
+};
 
 class SchedulerTest : public ::testing::Test {
  protected:

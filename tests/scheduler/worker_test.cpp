@@ -69,6 +69,9 @@ TEST_F(SchedulerTest, RendersABatchOfSmallTasksInFewRenderCalls) {
   for (int i = 0; i < 20; ++i) ids.push_back(submit(small_params(100 + i)));
   Worker& w = start_worker(options("w1"));
   for (const auto& id : ids) ASSERT_TRUE(wait_status(id, TaskStatus::done, 30s)) << id;
+  // mark_done comes before the metrics and the XACK: once the stream is empty
+  // every render was recorded.
+  ASSERT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
   const auto after = metrics();
   const auto calls = after.batch_size.count - before.batch_size.count;
   EXPECT_GE(calls, 1);
@@ -182,10 +185,11 @@ TEST_F(SchedulerTest, TwoWorkersOnOneQueueRenderEachTaskOnce) {
     workers.insert(t.worker.value_or(""));
     EXPECT_EQ(files_of(id).size(), 1u) << id;
   }
+  // Counted after mark_done, before the XACK: wait for the acknowledgements.
+  EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
   EXPECT_EQ(wa.counters().tasks_rendered + wb.counters().tasks_rendered, 30);
   EXPECT_EQ(wa.counters().redeliveries + wb.counters().redeliveries, 0);
   EXPECT_EQ(metrics().tasks_rendered - before.tasks_rendered, 30);
-  EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
   EXPECT_TRUE(workers.count("w-a") || workers.count("w-b"));
   EXPECT_GT(metrics_->workers_alive(), 0);
 }
