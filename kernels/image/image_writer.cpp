@@ -1,4 +1,5 @@
 #include "kernels/image/image_writer.h"
+#include "kernels/nvtx_range.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -146,6 +147,7 @@ struct TempFile {
 
 WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std::string& path,
                         const WriteOptions& options) {
+  const NvtxRange range("encode");
   if (image.width <= 0 || image.height <= 0) return fail("image has no pixels");
   if (image.channels != 1 && image.channels != 3)
     return fail("image has " + std::to_string(image.channels) + " channels; 1 or 3 are supported");
