@@ -8,6 +8,7 @@
 #include <cmath>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 
 #include "kernels/render_task.h"
 #include "scheduler/backoff.h"
@@ -260,16 +261,30 @@ std::vector<Worker::Incoming> Worker::take_backlog() {
 }
 
 std::vector<std::shared_ptr<WorkItem>> Worker::admit_all(std::vector<Incoming> incoming) {
+  // Every entry is checked on its own (admit); those that may be claimed are
+  // then claimed together, one transaction for the batch (claim_all).
   std::vector<std::shared_ptr<WorkItem>> items;
+  std::vector<Admitted> admitted;
+  std::unordered_set<std::string> batch_tasks;
+  auto keep_for_later = [&](std::vector<Incoming> rest) {
+    // Ahead of the older backlog; their claims stay alive.
+    backlog_.insert(backlog_.begin(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+  };
   for (std::size_t i = 0; i < incoming.size(); ++i) {
     try {
-      if (auto item = admit(incoming[i])) items.push_back(std::move(item));
+      if (auto a = admit(incoming[i], batch_tasks)) {
+        batch_tasks.insert(a->task_id);
+        admitted.push_back(std::move(*a));
+      }
     } catch (const storage::StorageUnavailable& e) {
-      // Keep the rest for later, ahead of the older backlog; their claims stay alive.
       spdlog::warn("event=storage_unavailable service={} op=admit waiting={} error={}", e.service(),
-                   incoming.size() - i, log_value(e.what()));
-      backlog_.insert(backlog_.begin(), std::make_move_iterator(incoming.begin() + static_cast<std::ptrdiff_t>(i)),
-                      std::make_move_iterator(incoming.end()));
+                   incoming.size() - i + admitted.size(), log_value(e.what()));
+      std::vector<Incoming> rest;
+      for (auto& a : admitted) rest.push_back(std::move(a.in));
+      admitted.clear();
+      rest.insert(rest.end(), std::make_move_iterator(incoming.begin() + static_cast<std::ptrdiff_t>(i)),
+                  std::make_move_iterator(incoming.end()));
+      keep_for_later(std::move(rest));
       break;
     } catch (const std::exception& e) {
       // Not an outage: leave the entry pending. It is taken over after the
@@ -278,33 +293,50 @@ std::vector<std::shared_ptr<WorkItem>> Worker::admit_all(std::vector<Incoming> i
                     log_value(incoming[i].entry.task_id), incoming[i].entry.id, log_value(e.what()));
     }
   }
+  if (!admitted.empty()) {
+    try {
+      items = claim_all(admitted);
+    } catch (const storage::StorageUnavailable& e) {
+      spdlog::warn("event=storage_unavailable service={} op=claim waiting={} error={}", e.service(), admitted.size(),
+                   log_value(e.what()));
+      std::vector<Incoming> rest;
+      for (auto& a : admitted) rest.push_back(std::move(a.in));
+      keep_for_later(std::move(rest));
+    } catch (const std::exception& e) {
+      for (const auto& a : admitted) {
+        spdlog::error("event=admit_failed task={} entry={} error={} action=left_pending", a.task_id, a.in.entry.id,
+                      log_value(e.what()));
+        release_lease(a.task_id);
+      }
+    }
+  }
   std::vector<std::string> ids;
   for (const auto& in : backlog_) ids.push_back(in.entry.id);
   in_flight_.set_backlog(std::move(ids));
   return items;
 }
 
-std::shared_ptr<WorkItem> Worker::admit(const Incoming& in) {
+std::optional<Worker::Admitted> Worker::admit(const Incoming& in, const std::unordered_set<std::string>& batch_tasks) {
   const storage::StreamEntry& e = in.entry;
-  if (in_flight_.has_entry(e.id)) return nullptr;
+  if (in_flight_.has_entry(e.id)) return std::nullopt;
   const auto id = storage::canonical_uuid(e.task_id);
   if (!id) {
     spdlog::warn("event=entry_malformed entry={} task={} action=dead_letter", e.id, log_value(e.task_id));
     queue_.dead_letter(e, "malformed entry: no task id");
     ++counters_.dead_lettered;
     best_effort("record_dead_letter", [&] { metrics_.record_dead_letter(); });
-    return nullptr;
+    return std::nullopt;
   }
-  if (in_flight_.has_task(*id)) {
+  if (in_flight_.has_task(*id) || batch_tasks.count(*id) > 0) {
     // A second entry of a task this worker renders now (re-enqueued meanwhile).
     queue_.ack(e.id);
     ++counters_.tasks_skipped;
     spdlog::info("event=task_skipped task={} entry={} reason=duplicate_entry", *id, e.id);
-    return nullptr;
+    return std::nullopt;
   }
   if (e.deliveries > options_.max_deliveries) {
     dead_letter(e, *id);
-    return nullptr;
+    return std::nullopt;
   }
 
   const auto record = repo_.get_by_id(*id);
@@ -313,7 +345,7 @@ std::shared_ptr<WorkItem> Worker::admit(const Incoming& in) {
     ++counters_.tasks_skipped;
     spdlog::info("event=task_skipped task={} entry={} reason={}", *id, e.id,
                  record ? storage::to_string(record->status) : std::string_view("deleted"));
-    return nullptr;
+    return std::nullopt;
   }
 
   ParseResult parsed;
@@ -330,7 +362,7 @@ std::shared_ptr<WorkItem> Worker::admit(const Incoming& in) {
     ++counters_.tasks_failed;
     best_effort("record_failure", [&] { metrics_.record_failure(); });
     spdlog::warn("event=task_failed task={} entry={} reason=invalid_params error={}", *id, e.id, log_value(message));
-    return nullptr;
+    return std::nullopt;
   }
 
   if (in.autoclaimed) {
@@ -341,39 +373,55 @@ std::shared_ptr<WorkItem> Worker::admit(const Incoming& in) {
     queue_.ack(e.id);
     ++counters_.tasks_skipped;
     spdlog::info("event=task_skipped task={} entry={} reason=rendered_elsewhere", *id, e.id);
-    return nullptr;
+    return std::nullopt;
   }
   // Holding the lease proves no live worker renders the task, so one still
   // "running" under another worker (that died while Redis lost its entry) may
   // be taken over.
   const bool reclaim =
       in.autoclaimed || (record->status == storage::TaskStatus::running && record->worker != options_.name);
-  const storage::ClaimResult claim = repo_.mark_running(*id, options_.name, backend_, reclaim);
-  if (claim.status != storage::ClaimStatus::claimed) {
-    try {
-      leases_.release(*id, options_.name);
-    } catch (const std::exception&) {
-      // expires by itself
-    }
-    queue_.ack(e.id);
-    ++counters_.tasks_skipped;
-    spdlog::info("event=task_skipped task={} entry={} reason={}", *id, e.id,
-                 claim.status == storage::ClaimStatus::not_found ? "deleted" : "not_claimable");
-    return nullptr;
-  }
+  return Admitted{in, *id, std::move(*parsed.spec), reclaim};
+}
 
-  auto item = std::make_shared<WorkItem>(e, *id, std::move(*parsed.spec));
-  item->created_at = claim.task->created_at;
-  item->started_at = claim.task->started_at.value_or(std::chrono::system_clock::now());
-  in_flight_.add(item);
-  if (e.deliveries > 1) {
-    ++counters_.redeliveries;
-    best_effort("record_redeliveries", [&] { metrics_.record_redeliveries(1); });
+std::vector<std::shared_ptr<WorkItem>> Worker::claim_all(std::vector<Admitted>& admitted) {
+  std::vector<storage::ClaimRequest> requests;
+  requests.reserve(admitted.size());
+  for (const auto& a : admitted) requests.push_back({a.task_id, a.reclaim});
+  const std::vector<storage::ClaimResult> claims = repo_.mark_running_many(requests, options_.name, backend_);
+  std::vector<std::shared_ptr<WorkItem>> items;
+  for (std::size_t i = 0; i < admitted.size(); ++i) {
+    Admitted& a = admitted[i];
+    const storage::StreamEntry& e = a.in.entry;
+    const std::string& id = a.task_id;
+    const storage::ClaimResult& claim = claims.at(i);
+    if (claim.status != storage::ClaimStatus::claimed) {
+      release_lease(id);
+      try {
+        queue_.ack(e.id);
+      } catch (const std::exception& ex) {
+        // Left pending: delivered again, found finished/deleted and acknowledged then.
+        spdlog::warn("event=ack_failed task={} entry={} error={}", id, e.id, log_value(ex.what()));
+      }
+      ++counters_.tasks_skipped;
+      spdlog::info("event=task_skipped task={} entry={} reason={}", id, e.id,
+                   claim.status == storage::ClaimStatus::not_found ? "deleted" : "not_claimable");
+      continue;
+    }
+    auto item = std::make_shared<WorkItem>(e, id, std::move(a.spec));
+    item->created_at = claim.task->created_at;
+    item->started_at = claim.task->started_at.value_or(std::chrono::system_clock::now());
+    in_flight_.add(item);
+    if (e.deliveries > 1) {
+      ++counters_.redeliveries;
+      best_effort("record_redeliveries", [&] { metrics_.record_redeliveries(1); });
+    }
+    spdlog::info("event=task_claimed task={} entry={} deliveries={} attempt={} taken_over={} queue_wait_ms={} batch={}",
+                 id, e.id, e.deliveries, claim.task->attempts, a.reclaim,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(item->started_at - item->created_at).count(),
+                 admitted.size());
+    items.push_back(std::move(item));
   }
-  spdlog::info("event=task_claimed task={} entry={} deliveries={} attempt={} taken_over={} queue_wait_ms={}", *id,
-               e.id, e.deliveries, claim.task->attempts, reclaim,
-               std::chrono::duration_cast<std::chrono::milliseconds>(item->started_at - item->created_at).count());
-  return item;
+  return items;
 }
 
 void Worker::dead_letter(const storage::StreamEntry& entry, const std::string& task_id) {
@@ -453,13 +501,16 @@ void Worker::render_group(const std::vector<std::shared_ptr<WorkItem>>& group) {
     for (const auto& item : live) render_group({item});  // find the one that fails
     return;
   }
+  std::size_t to_output = 0;
+  for (const auto& item : live) to_output += item->run.canceled ? 0 : 1;
+  const auto batch = std::make_shared<DoneBatch>(to_output);
   for (const auto& item : live) {
     item->render_seconds = seconds;
-    dispatch(item);
+    dispatch(item, batch);
   }
 }
 
-void Worker::dispatch(const std::shared_ptr<WorkItem>& item) {
+void Worker::dispatch(const std::shared_ptr<WorkItem>& item, const std::shared_ptr<DoneBatch>& batch) {
   if (item->run.canceled) {
     if (item->cancel_reason.load() == CancelReason::shutdown) {
       hand_off(item);
@@ -469,7 +520,8 @@ void Worker::dispatch(const std::shared_ptr<WorkItem>& item) {
     return;
   }
   item->phase = Phase::output;
-  encode_->submit([this, item] { output(item); }, item->run.image.data.size());
+  const auto b = batch ? batch : std::make_shared<DoneBatch>(1);
+  encode_->submit([this, item, b] { output(item, b); }, item->run.image.data.size());
 }
 
 }  // namespace fractal::scheduler

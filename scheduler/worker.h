@@ -24,7 +24,9 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <filesystem>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "kernels/renderer.h"
@@ -84,6 +86,28 @@ class Worker {
     storage::StreamEntry entry;
     bool autoclaimed = false;
   };
+  // An entry that passed admit's checks (lease held), waiting for the batch claim.
+  struct Admitted {
+    Incoming in;
+    std::string task_id;
+    TaskSpec spec;
+    bool reclaim = false;
+  };
+  // The finished renders of one render group: their files are written one by
+  // one on the output threads; the last one to get there records them all done
+  // in one transaction, then acknowledges them.
+  struct DoneEntry {
+    std::shared_ptr<WorkItem> item;
+    storage::RenderOutcome outcome;
+    std::filesystem::path path;
+    std::int64_t encode_ms = 0;
+  };
+  struct DoneBatch {
+    explicit DoneBatch(std::size_t n) : remaining(n) {}
+    std::mutex mutex;
+    std::size_t remaining;
+    std::vector<DoneEntry> entries;
+  };
   struct Counters {
     std::atomic<std::int64_t> render_calls{0}, tasks_rendered{0}, tasks_failed{0}, tasks_canceled{0},
         tasks_skipped{0}, dead_lettered{0}, redeliveries{0}, reconciled{0}, handed_off{0}, claims_lost{0};
@@ -95,14 +119,19 @@ class Worker {
   void recover_own_pending();
   std::vector<Incoming> take_backlog();
   std::vector<std::shared_ptr<WorkItem>> admit_all(std::vector<Incoming> incoming);
-  std::shared_ptr<WorkItem> admit(const Incoming& in);
+  std::optional<Admitted> admit(const Incoming& in, const std::unordered_set<std::string>& batch_tasks);
+  std::vector<std::shared_ptr<WorkItem>> claim_all(std::vector<Admitted>& admitted);
   void dead_letter(const storage::StreamEntry& entry, const std::string& task_id);
   void render_items(const std::vector<std::shared_ptr<WorkItem>>& items);
   void render_group(const std::vector<std::shared_ptr<WorkItem>>& group);
-  void dispatch(const std::shared_ptr<WorkItem>& item);
+  void dispatch(const std::shared_ptr<WorkItem>& item, const std::shared_ptr<DoneBatch>& batch = nullptr);
 
   // output and settling (worker_output.cpp)
-  void output(const std::shared_ptr<WorkItem>& item);
+  void output(const std::shared_ptr<WorkItem>& item, const std::shared_ptr<DoneBatch>& batch);
+  // Adds `entry` (nullopt: this task left the batch otherwise) and, for the
+  // last task of the batch to arrive, completes the batch.
+  void arrive(const std::shared_ptr<DoneBatch>& batch, std::optional<DoneEntry> entry);
+  void complete(std::vector<DoneEntry> entries);
   void settle_canceled(const std::shared_ptr<WorkItem>& item);
   void hand_off(const std::shared_ptr<WorkItem>& item);
   void fail(const std::shared_ptr<WorkItem>& item, const std::string& error);

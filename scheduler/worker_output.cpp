@@ -49,84 +49,146 @@ auto Worker::retrying(const char* op, const std::string& task_id, F&& f) -> std:
   }
 }
 
-void Worker::output(const std::shared_ptr<WorkItem>& item) {
+void Worker::output(const std::shared_ptr<WorkItem>& item, const std::shared_ptr<DoneBatch>& batch) {
   const std::string& id = item->task_id;
+  std::optional<DoneEntry> entry;
   try {
-    // Still wanted? Deleted or canceled meanwhile, or finished by a worker that
-    // took the claim over: then no file and no second count.
-    const auto record = retrying("get_task", id, [&] { return repo_.get_by_id(id); });
-    if (!record) return finish(item, false);
-    if (!*record || (*record)->status != storage::TaskStatus::running) {
-      ++counters_.tasks_skipped;
-      spdlog::info("event=task_dropped task={} reason={}", id,
-                   *record ? storage::to_string((*record)->status) : std::string_view("deleted"));
-      return finish(item, true);
-    }
+    entry = [&]() -> std::optional<DoneEntry> {
+      // Still wanted? Deleted or canceled meanwhile, or finished by a worker that
+      // took the claim over: then no file and no second count.
+      const auto record = retrying("get_task", id, [&] { return repo_.get_by_id(id); });
+      if (!record) {
+        finish(item, false);
+        return std::nullopt;
+      }
+      if (!*record || (*record)->status != storage::TaskStatus::running) {
+        ++counters_.tasks_skipped;
+        spdlog::info("event=task_dropped task={} reason={}", id,
+                     *record ? storage::to_string((*record)->status) : std::string_view("deleted"));
+        finish(item, true);
+        return std::nullopt;
+      }
 
-    const std::string extension(file_extension(item->spec.format));
-    const std::filesystem::path temp = store_.temp_path_for(id, extension);
-    const auto t0 = Clock::now();
-    WriteOptions write_options;
-    write_options.png_compression = options_.png_compression;
-    const WriteResult written = write_image(item->run.image, item->spec.format, temp.string(), write_options);
-    const auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-    if (!written.ok) {
-      std::error_code ec;
-      std::filesystem::remove(temp, ec);
-      return fail(item, "could not write the image: " + written.error);
-    }
-    // Encoding takes a while: look again, so a worker that lost its claim
-    // neither replaces the file of the render that finished first nor counts twice.
-    const auto again = retrying("get_task", id, [&] { return repo_.get_by_id(id); });
-    if (!again || !*again || (*again)->status != storage::TaskStatus::running) {
-      std::error_code ec;
-      std::filesystem::remove(temp, ec);
-      if (!again) return finish(item, false);
-      ++counters_.tasks_skipped;
-      spdlog::info("event=task_dropped task={} reason={}", id,
-                   *again ? storage::to_string((*again)->status) : std::string_view("deleted"));
-      return finish(item, true);
-    }
-    const std::filesystem::path path = store_.commit(temp, id, extension);
+      const std::string extension(file_extension(item->spec.format));
+      const std::filesystem::path temp = store_.temp_path_for(id, extension);
+      const auto t0 = Clock::now();
+      WriteOptions write_options;
+      write_options.png_compression = options_.png_compression;
+      const WriteResult written = write_image(item->run.image, item->spec.format, temp.string(), write_options);
+      const auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+      if (!written.ok) {
+        std::error_code ec;
+        std::filesystem::remove(temp, ec);
+        fail(item, "could not write the image: " + written.error);
+        return std::nullopt;
+      }
+      // Encoding takes a while: look again, so a worker that lost its claim
+      // neither replaces the file of the render that finished first nor counts twice.
+      const auto again = retrying("get_task", id, [&] { return repo_.get_by_id(id); });
+      if (!again || !*again || (*again)->status != storage::TaskStatus::running) {
+        std::error_code ec;
+        std::filesystem::remove(temp, ec);
+        if (!again) {
+          finish(item, false);
+          return std::nullopt;
+        }
+        ++counters_.tasks_skipped;
+        spdlog::info("event=task_dropped task={} reason={}", id,
+                     *again ? storage::to_string((*again)->status) : std::string_view("deleted"));
+        finish(item, true);
+        return std::nullopt;
+      }
+      const std::filesystem::path path = store_.commit(temp, id, extension);
 
-    storage::RenderOutcome outcome;
-    outcome.backend = backend_;
-    outcome.precision_used = std::string(to_string(item->run.scalar));
-    outcome.iterations = static_cast<std::int64_t>(item->run.iterations);
-    outcome.render_ms = std::llround(item->render_seconds * 1000.0);
-    outcome.file_path = path.filename().string();  // a name under the image store
-    outcome.file_size = static_cast<std::int64_t>(written.bytes);
-    const auto done = retrying("mark_done", id, [&] { return repo_.mark_done(id, outcome); });
-    // Unknown outcome while stopping: keep the file (the task may be done);
-    // the redelivery finds it done, or renders and rewrites it.
-    if (!done) return finish(item, false);
-    if (!*done) {
-      std::error_code ec;
-      std::filesystem::remove(path, ec);
-      ++counters_.tasks_skipped;
-      spdlog::info("event=task_dropped task={} reason=deleted_while_writing file_removed={}", id, !ec);
-      return finish(item, true);
-    }
-    const double queue_wait = std::chrono::duration<double>(item->started_at - item->created_at).count();
-    try {
-      metrics_.record_render(std::max(queue_wait, 0.0), item->render_seconds, outcome.iterations);
-    } catch (const std::exception& e) {
-      spdlog::warn("event=metrics_failed op=record_render task={} error={}", id, log_value(e.what()));
-    }
-    ++counters_.tasks_rendered;
-    spdlog::info(
-        "event=task_done task={} entry={} backend={} precision={} iterations={} render_ms={} encode_ms={} bytes={} "
-        "file={} queue_wait_ms={} claim_lost={}",
-        id, item->entry.id, log_value(backend_), outcome.precision_used, outcome.iterations, outcome.render_ms,
-        encode_ms, outcome.file_size, outcome.file_path, ms_between(item->created_at, item->started_at),
-        item->claim_lost.load());
-    finish(item, true);
+      storage::RenderOutcome outcome;
+      outcome.backend = backend_;
+      outcome.precision_used = std::string(to_string(item->run.scalar));
+      outcome.iterations = static_cast<std::int64_t>(item->run.iterations);
+      outcome.render_ms = std::llround(item->render_seconds * 1000.0);
+      outcome.file_path = path.filename().string();  // a name under the image store
+      outcome.file_size = static_cast<std::int64_t>(written.bytes);
+      // Written (file and directory synced): recorded done together with the
+      // rest of its render group, then acknowledged (complete).
+      return DoneEntry{item, std::move(outcome), path, encode_ms};
+    }();
   } catch (const std::exception& e) {
     // Not an outage (those are retried): leave the entry pending; it is taken
     // over after the claim timeout and dead-lettered if this keeps happening.
     spdlog::error("event=output_failed task={} entry={} error={} action=left_pending", id, item->entry.id,
                   log_value(e.what()));
     finish(item, false);
+  }
+  arrive(batch, std::move(entry));
+}
+
+void Worker::arrive(const std::shared_ptr<DoneBatch>& batch, std::optional<DoneEntry> entry) {
+  std::vector<DoneEntry> ready;
+  {
+    std::lock_guard lock(batch->mutex);
+    if (entry) batch->entries.push_back(std::move(*entry));
+    if (batch->remaining > 0) --batch->remaining;
+    if (batch->remaining > 0) return;
+    ready.swap(batch->entries);
+  }
+  if (!ready.empty()) complete(std::move(ready));
+}
+
+void Worker::complete(std::vector<DoneEntry> entries) {
+  // File written before done, done before XACK: one transaction for the batch.
+  std::vector<storage::DoneRequest> requests;
+  requests.reserve(entries.size());
+  for (const auto& e : entries) requests.push_back({e.item->task_id, e.outcome});
+  std::optional<std::vector<bool>> done;
+  try {
+    done = retrying("mark_done", entries.front().item->task_id, [&] { return repo_.mark_done_many(requests); });
+  } catch (const std::exception& ex) {
+    // Not an outage: leave the entries pending (see output()); the files stay,
+    // a redelivery renders and rewrites them.
+    for (const auto& e : entries) {
+      spdlog::error("event=output_failed task={} entry={} error={} action=left_pending", e.item->task_id,
+                    e.item->entry.id, log_value(ex.what()));
+      finish(e.item, false);
+    }
+    return;
+  }
+  // Unknown outcome while stopping: keep the files (the tasks may be done);
+  // the redeliveries find them done, or render and rewrite them.
+  if (!done) {
+    for (const auto& e : entries) finish(e.item, false);
+    return;
+  }
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const DoneEntry& e = entries[i];
+    const std::shared_ptr<WorkItem>& item = e.item;
+    const std::string& id = item->task_id;
+    try {
+      if (!(*done)[i]) {
+        std::error_code ec;
+        std::filesystem::remove(e.path, ec);
+        ++counters_.tasks_skipped;
+        spdlog::info("event=task_dropped task={} reason=deleted_while_writing file_removed={}", id, !ec);
+        finish(item, true);
+        continue;
+      }
+      const double queue_wait = std::chrono::duration<double>(item->started_at - item->created_at).count();
+      try {
+        metrics_.record_render(std::max(queue_wait, 0.0), item->render_seconds, e.outcome.iterations);
+      } catch (const std::exception& ex) {
+        spdlog::warn("event=metrics_failed op=record_render task={} error={}", id, log_value(ex.what()));
+      }
+      ++counters_.tasks_rendered;
+      spdlog::info(
+          "event=task_done task={} entry={} backend={} precision={} iterations={} render_ms={} encode_ms={} bytes={} "
+          "file={} queue_wait_ms={} claim_lost={} batch={}",
+          id, item->entry.id, log_value(backend_), e.outcome.precision_used, e.outcome.iterations,
+          e.outcome.render_ms, e.encode_ms, e.outcome.file_size, e.outcome.file_path,
+          ms_between(item->created_at, item->started_at), item->claim_lost.load(), entries.size());
+      finish(item, true);
+    } catch (const std::exception& ex) {
+      spdlog::error("event=output_failed task={} entry={} error={} action=left_pending", id, item->entry.id,
+                    log_value(ex.what()));
+      finish(item, false);
+    }
   }
 }
 

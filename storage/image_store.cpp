@@ -1,5 +1,8 @@
 #include "storage/image_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <array>
 #include <atomic>
 #include <random>
@@ -67,6 +70,12 @@ fs::path ImageStore::commit(const fs::path& temp, std::string_view task_id, std:
       temp.filename().string().rfind(temp_prefix(checked_id(task_id)), 0) != 0)
     throw std::invalid_argument("image store: " + temp.string() + " is not a temp file of this task");
   fs::rename(temp, final_path);
+  // The rename is durable only once the directory entry is: the task is marked
+  // done right after this, so a crash must not lose the file's final name.
+  if (const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
   return final_path;
 }
 

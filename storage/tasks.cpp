@@ -211,21 +211,59 @@ std::optional<TaskRecord> TaskRepo::get_by_id(std::string_view id) {
   });
 }
 
+namespace {
+
+ClaimResult claim_in(pqxx::work& tx, const std::string& id, std::string_view worker, std::string_view backend,
+                     bool reclaim) {
+  const pqxx::result r = tx.exec_params(
+      "UPDATE tasks SET status = 'running', worker = $2, backend = $3, attempts = attempts + 1,"
+      "                 started_at = now(), finished_at = NULL, progress = 0, error = NULL"
+      " WHERE id = $1::uuid"
+      "   AND (status = 'queued' OR (status = 'running' AND (worker IS NOT DISTINCT FROM $2 OR $4::boolean)))"
+      " RETURNING " + columns(),
+      id, std::string(worker), std::string(backend), reclaim);
+  if (!r.empty()) return {ClaimStatus::claimed, to_task(r[0])};
+  const pqxx::result now = tx.exec_params("SELECT " + columns() + " FROM tasks WHERE id = $1::uuid", id);
+  if (now.empty()) return {ClaimStatus::not_found, std::nullopt};
+  return {ClaimStatus::not_claimable, to_task(now[0])};
+}
+
+bool done_in(pqxx::work& tx, const std::string& id, const RenderOutcome& o) {
+  const pqxx::result r = tx.exec_params(
+      "UPDATE tasks SET status = 'done', progress = 1, finished_at = now(), error = NULL,"
+      "                 backend = $2, precision_used = $3, iterations = $4, render_ms = $5,"
+      "                 file_path = $6, file_size = $7"
+      " WHERE id = $1::uuid AND status IN ('queued', 'running')",
+      id, o.backend, o.precision_used, o.iterations, o.render_ms, o.file_path, o.file_size);
+  if (r.affected_rows() == 1) return true;
+  const pqxx::result now = tx.exec_params("SELECT status FROM tasks WHERE id = $1::uuid", id);
+  return !now.empty() && now[0][0].as<std::string>() == "done";
+}
+
+}  // namespace
+
 ClaimResult TaskRepo::mark_running(std::string_view id, std::string_view worker, std::string_view backend,
                                    bool reclaim) {
   if (!is_uuid(id)) return {ClaimStatus::not_found, std::nullopt};
-  return pool_.transact([&](pqxx::work& tx) -> ClaimResult {
-    const pqxx::result r = tx.exec_params(
-        "UPDATE tasks SET status = 'running', worker = $2, backend = $3, attempts = attempts + 1,"
-        "                 started_at = now(), finished_at = NULL, progress = 0, error = NULL"
-        " WHERE id = $1::uuid"
-        "   AND (status = 'queued' OR (status = 'running' AND (worker IS NOT DISTINCT FROM $2 OR $4::boolean)))"
-        " RETURNING " + columns(),
-        std::string(id), std::string(worker), std::string(backend), reclaim);
-    if (!r.empty()) return {ClaimStatus::claimed, to_task(r[0])};
-    const pqxx::result now = tx.exec_params("SELECT " + columns() + " FROM tasks WHERE id = $1::uuid", std::string(id));
-    if (now.empty()) return {ClaimStatus::not_found, std::nullopt};
-    return {ClaimStatus::not_claimable, to_task(now[0])};
+  return pool_.transact(
+      [&](pqxx::work& tx) -> ClaimResult { return claim_in(tx, std::string(id), worker, backend, reclaim); });
+}
+
+std::vector<ClaimResult> TaskRepo::mark_running_many(const std::vector<ClaimRequest>& requests,
+                                                     std::string_view worker, std::string_view backend) {
+  if (std::none_of(requests.begin(), requests.end(), [](const ClaimRequest& r) { return is_uuid(r.id); }))
+    return std::vector<ClaimResult>(requests.size(), ClaimResult{ClaimStatus::not_found, std::nullopt});
+  return pool_.transact([&](pqxx::work& tx) {
+    std::vector<ClaimResult> results;
+    results.reserve(requests.size());
+    for (const ClaimRequest& r : requests) {
+      if (!is_uuid(r.id)) {
+        results.push_back({ClaimStatus::not_found, std::nullopt});
+      } else {
+        results.push_back(claim_in(tx, r.id, worker, backend, r.reclaim));
+      }
+    }
+    return results;
   });
 }
 
@@ -271,16 +309,17 @@ std::size_t TaskRepo::set_progress_many(const std::vector<std::pair<std::string,
 
 bool TaskRepo::mark_done(std::string_view id, const RenderOutcome& o) {
   if (!is_uuid(id)) return false;
+  return pool_.transact([&](pqxx::work& tx) { return done_in(tx, std::string(id), o); });
+}
+
+std::vector<bool> TaskRepo::mark_done_many(const std::vector<DoneRequest>& requests) {
+  if (std::none_of(requests.begin(), requests.end(), [](const DoneRequest& r) { return is_uuid(r.id); }))
+    return std::vector<bool>(requests.size(), false);
   return pool_.transact([&](pqxx::work& tx) {
-    const pqxx::result r = tx.exec_params(
-        "UPDATE tasks SET status = 'done', progress = 1, finished_at = now(), error = NULL,"
-        "                 backend = $2, precision_used = $3, iterations = $4, render_ms = $5,"
-        "                 file_path = $6, file_size = $7"
-        " WHERE id = $1::uuid AND status IN ('queued', 'running')",
-        std::string(id), o.backend, o.precision_used, o.iterations, o.render_ms, o.file_path, o.file_size);
-    if (r.affected_rows() == 1) return true;
-    const pqxx::result now = tx.exec_params("SELECT status FROM tasks WHERE id = $1::uuid", std::string(id));
-    return !now.empty() && now[0][0].as<std::string>() == "done";
+    std::vector<bool> results;
+    results.reserve(requests.size());
+    for (const DoneRequest& r : requests) results.push_back(is_uuid(r.id) && done_in(tx, r.id, r.outcome));
+    return results;
   });
 }
 

@@ -94,6 +94,18 @@ struct RenderOutcome {
   std::int64_t file_size = 0;
 };
 
+// One task of a batch claim (mark_running_many).
+struct ClaimRequest {
+  std::string id;
+  bool reclaim = false;  // as mark_running's `reclaim`
+};
+
+// One finished task of a batch completion (mark_done_many).
+struct DoneRequest {
+  std::string id;
+  RenderOutcome outcome;
+};
+
 struct TaskRepoOptions {
   std::int64_t max_unfinished_per_user = 100;  // quota on queued + running; <= 0: unlimited
 };
@@ -126,6 +138,11 @@ class TaskRepo {
   // its claim alive. Sets started_at = now(), progress = 0, clears error.
   [[nodiscard]] ClaimResult mark_running(std::string_view id, std::string_view worker, std::string_view backend,
                                          bool reclaim = false);
+  // mark_running for each request, in order, in one transaction (one commit
+  // for the whole batch); the same per-task rules. Returns one result per
+  // request, in the same order. On an error nothing is claimed.
+  [[nodiscard]] std::vector<ClaimResult> mark_running_many(const std::vector<ClaimRequest>& requests,
+                                                           std::string_view worker, std::string_view backend);
   // Only while running; progress never goes backwards within an attempt. False if not running.
   bool set_progress(std::string_view id, double progress);
   // One statement for a whole batch; returns how many were updated.
@@ -134,6 +151,10 @@ class TaskRepo {
   // already was (a repeated call is harmless). False when it is failed, canceled
   // or deleted: the caller then removes the file it wrote.
   bool mark_done(std::string_view id, const RenderOutcome& outcome);
+  // mark_done for each request, in order, in one transaction (one commit for
+  // the whole batch); the same per-task rules, idempotent. Returns one flag per
+  // request, in the same order. On an error nothing is marked done.
+  std::vector<bool> mark_done_many(const std::vector<DoneRequest>& requests);
   // Queued/running -> failed. True when failed afterwards (also if it already was).
   bool mark_failed(std::string_view id, std::string_view error);
   // Queued/running -> canceled. True when canceled afterwards (also if it already was).

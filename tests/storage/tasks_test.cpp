@@ -313,6 +313,110 @@ TEST(TaskRepo, WorkerLifecycle) {
   EXPECT_EQ(repo.get_by_id(t.id)->status, TaskStatus::done);
 }
 
+TEST(TaskRepo, MarkRunningManyClaimsABatchWithThePerTaskRules) {
+  TaskRepo repo(shared_pool());
+  const std::string owner = make_user(shared_pool());
+  const TaskRecord queued = create_ok(repo, owner, params(1));
+  const TaskRecord own = create_ok(repo, owner, params(2));          // running under this worker (restart)
+  const TaskRecord elsewhere = create_ok(repo, owner, params(3));    // running under another worker
+  const TaskRecord taken_over = create_ok(repo, owner, params(4));   // same, but reclaimed (XAUTOCLAIM)
+  const TaskRecord done = create_ok(repo, owner, params(5));
+  const TaskRecord deleted = create_ok(repo, owner, params(6));
+  ASSERT_EQ(repo.mark_running(own.id, "w", "cpu").status, ClaimStatus::claimed);
+  ASSERT_EQ(repo.mark_running(elsewhere.id, "other", "cpu").status, ClaimStatus::claimed);
+  ASSERT_EQ(repo.mark_running(taken_over.id, "other", "cpu").status, ClaimStatus::claimed);
+  ASSERT_TRUE(repo.mark_done(done.id, {"cpu", "double", 1, 1, done.id + ".png", 1}));
+  ASSERT_TRUE(repo.remove(owner, deleted.id));
+
+  const std::vector<ClaimRequest> requests{{queued.id, false},    {own.id, false},     {elsewhere.id, false},
+                                           {taken_over.id, true}, {done.id, true},     {deleted.id, false},
+                                           {"not-a-uuid", false}};
+  const std::vector<ClaimResult> r = repo.mark_running_many(requests, "w", "cpu:avx512 x2");
+  ASSERT_EQ(r.size(), requests.size());
+  EXPECT_EQ(r[0].status, ClaimStatus::claimed);
+  EXPECT_EQ(r[1].status, ClaimStatus::claimed);
+  EXPECT_EQ(r[2].status, ClaimStatus::not_claimable);
+  EXPECT_EQ(r[3].status, ClaimStatus::claimed);
+  EXPECT_EQ(r[4].status, ClaimStatus::not_claimable);
+  EXPECT_EQ(r[5].status, ClaimStatus::not_found);
+  EXPECT_EQ(r[6].status, ClaimStatus::not_found);
+  EXPECT_FALSE(r[5].task || r[6].task);
+
+  ASSERT_TRUE(r[0].task && r[1].task && r[2].task && r[3].task && r[4].task);
+  EXPECT_EQ(r[0].task->id, queued.id);
+  EXPECT_EQ(r[0].task->status, TaskStatus::running);
+  EXPECT_EQ(r[0].task->attempts, 1);
+  EXPECT_EQ(r[0].task->worker, "w");
+  EXPECT_EQ(r[0].task->backend, "cpu:avx512 x2");
+  EXPECT_EQ(r[1].task->attempts, 2);
+  EXPECT_EQ(r[2].task->worker, "other");  // untouched
+  EXPECT_EQ(r[2].task->attempts, 1);
+  EXPECT_EQ(r[3].task->worker, "w");
+  EXPECT_EQ(r[3].task->attempts, 2);
+  EXPECT_EQ(r[4].task->status, TaskStatus::done);
+  // One transaction: every claim of the batch has the same started_at.
+  EXPECT_EQ(r[0].task->started_at, r[1].task->started_at);
+  EXPECT_EQ(r[0].task->started_at, r[3].task->started_at);
+  EXPECT_EQ(repo.get_by_id(queued.id)->status, TaskStatus::running);
+  EXPECT_EQ(repo.get_by_id(elsewhere.id)->worker, "other");
+
+  // Empty and all-malformed batches touch nothing.
+  EXPECT_TRUE(repo.mark_running_many({}, "w", "cpu").empty());
+  const auto bad = repo.mark_running_many({{"x", true}, {"", false}}, "w", "cpu");
+  ASSERT_EQ(bad.size(), 2u);
+  EXPECT_EQ(bad[0].status, ClaimStatus::not_found);
+  EXPECT_EQ(bad[1].status, ClaimStatus::not_found);
+}
+
+TEST(TaskRepo, MarkDoneManyIsIdempotentPerTask) {
+  TaskRepo repo(shared_pool());
+  const std::string owner = make_user(shared_pool());
+  const TaskRecord a = create_ok(repo, owner, params(1));  // running
+  const TaskRecord b = create_ok(repo, owner, params(2));  // running
+  const TaskRecord q = create_ok(repo, owner, params(3));  // still queued: may be marked done
+  const TaskRecord f = create_ok(repo, owner, params(4));  // failed meanwhile
+  const TaskRecord c = create_ok(repo, owner, params(5));  // canceled meanwhile
+  const TaskRecord d = create_ok(repo, owner, params(6));  // deleted meanwhile
+  for (const auto* t : {&a, &b, &f, &c, &d}) ASSERT_EQ(repo.mark_running(t->id, "w", "cpu").status, ClaimStatus::claimed);
+  ASSERT_TRUE(repo.mark_failed(f.id, "boom"));
+  ASSERT_TRUE(repo.mark_canceled(c.id));
+  ASSERT_TRUE(repo.remove(owner, d.id));
+
+  auto outcome = [](const TaskRecord& t, std::int64_t size) {
+    return RenderOutcome{"cpu:avx512 x2", "double", 1000 + size, 4, t.id + ".png", size};
+  };
+  const std::vector<DoneRequest> requests{{a.id, outcome(a, 10)}, {b.id, outcome(b, 20)}, {q.id, outcome(q, 30)},
+                                          {f.id, outcome(f, 40)}, {c.id, outcome(c, 50)}, {d.id, outcome(d, 60)},
+                                          {"nope", outcome(a, 70)}};
+  const std::vector<bool> expected{true, true, true, false, false, false, false};
+  EXPECT_EQ(repo.mark_done_many(requests), expected);
+  EXPECT_EQ(repo.mark_done_many(requests), expected);  // a repeated call is harmless
+
+  const TaskRecord ra = *repo.get_by_id(a.id);
+  const TaskRecord rb = *repo.get_by_id(b.id);
+  EXPECT_EQ(ra.status, TaskStatus::done);
+  EXPECT_EQ(ra.progress, 1.0);
+  EXPECT_EQ(ra.file_path, a.id + ".png");
+  EXPECT_EQ(ra.file_size, 10);
+  EXPECT_EQ(ra.iterations, 1010);
+  EXPECT_EQ(ra.precision_used, "double");
+  EXPECT_EQ(rb.file_size, 20);
+  EXPECT_EQ(repo.get_by_id(q.id)->status, TaskStatus::done);
+  // One transaction: the batch finished at one instant, kept by the repeat.
+  EXPECT_EQ(ra.finished_at, rb.finished_at);
+  EXPECT_EQ(repo.get_by_id(f.id)->status, TaskStatus::failed);
+  EXPECT_EQ(repo.get_by_id(f.id)->error, "boom");
+  EXPECT_FALSE(repo.get_by_id(f.id)->file_path);
+  EXPECT_EQ(repo.get_by_id(c.id)->status, TaskStatus::canceled);
+  EXPECT_FALSE(repo.get_by_id(d.id));
+
+  EXPECT_TRUE(repo.mark_done_many({}).empty());
+  EXPECT_EQ(repo.mark_done_many({{"", outcome(a, 1)}}), std::vector<bool>{false});
+  // Done is final for the single-task calls too.
+  EXPECT_EQ(repo.mark_running(a.id, "w2", "cpu", true).status, ClaimStatus::not_claimable);
+  EXPECT_FALSE(repo.mark_failed(b.id, "late"));
+}
+
 TEST(TaskRepo, FailedAndCanceledAreFinalAndIdempotent) {
   TaskRepo repo(shared_pool());
   const std::string owner = make_user(shared_pool());
