@@ -1,9 +1,11 @@
 // fractal-render: renders one image from the POST /add parameters, no services needed.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -35,6 +37,13 @@ std::vector<std::string> split_commas(const std::string& s) {
   while (std::getline(in, item, ',')) parts.push_back(item);
   if (!s.empty() && s.back() == ',') parts.emplace_back();
   return parts;
+}
+
+// "max_iter" -> "--max-iter": the flag that mirrors a field.
+std::string flag_name(const fractal::FieldInfo& f) {
+  std::string flag = "--" + std::string(f.name);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
 }
 
 // Turns a flag's text into the JSON value the shared parser expects, so flags
@@ -92,10 +101,8 @@ int main(int argc, char** argv) {
   app.add_option("--jpeg-quality", write_options.jpeg_quality, "JPEG quality 1-100")->capture_default_str();
   std::map<std::string, std::string> flag_text;
   for (const auto& f : fractal::task_fields()) {
-    std::string flag = "--" + std::string(f.name);
-    std::replace(flag.begin(), flag.end(), '_', '-');
     const std::string help = std::string(f.rule) + " (default " + std::string(f.default_text) + ")";
-    app.add_option(flag, flag_text[std::string(f.name)], help);
+    app.add_option(flag_name(f), flag_text[std::string(f.name)], help);
   }
   try {
     app.parse(argc, argv);
@@ -130,13 +137,7 @@ int main(int argc, char** argv) {
     if (!body.is_object()) return invalid("--params: " + params_file + " must hold a JSON object");
   }
   for (const auto& f : fractal::task_fields()) {
-    const auto& text = flag_text[std::string(f.name)];
-    if (app.count("--" + [&] {
-          std::string s(f.name);
-          std::replace(s.begin(), s.end(), '_', '-');
-          return s;
-        }()) > 0)
-      body[std::string(f.name)] = flag_value(f, text);
+    if (app.count(flag_name(f)) > 0) body[std::string(f.name)] = flag_value(f, flag_text[std::string(f.name)]);
   }
   if (!body.contains("format")) {
     const auto fmt = fractal::format_from_path(out_path);

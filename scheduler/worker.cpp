@@ -13,7 +13,6 @@
 #include "kernels/render_task.h"
 #include "scheduler/backoff.h"
 #include "scheduler/log_text.h"
-#include "scheduler/stored_params.h"
 #include "storage/migrations.h"
 #include "storage/uuid.h"
 
@@ -350,7 +349,7 @@ std::optional<Worker::Admitted> Worker::admit(const Incoming& in, const std::uno
 
   ParseResult parsed;
   try {
-    parsed = parse_stored_params(record->params);
+    parsed = parse_task_spec(record->params);  // to_json(spec) as the server stored it
   } catch (const std::exception& ex) {
     parsed.error = FieldError{"invalid_parameter", "", std::string("unreadable params: ") + ex.what()};
   }

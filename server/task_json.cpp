@@ -17,13 +17,8 @@ nlohmann::json time_or_null(const std::optional<storage::Timestamp>& t) {
 }  // namespace
 
 std::optional<TaskSpec> stored_spec(const storage::TaskRecord& task) {
-  // to_json() echoes absent optionals as null ("julia_c": null), which
-  // parse_task_spec() refuses ("omit it for the default"): drop them first.
-  nlohmann::json params = task.params;
-  if (params.is_object())
-    for (auto it = params.begin(); it != params.end();) it = it->is_null() ? params.erase(it) : std::next(it);
-  ParseResult parsed = parse_task_spec(params);
-  return parsed.spec;
+  // The stored params are to_json(spec), which parse_task_spec reads back unchanged.
+  return parse_task_spec(task.params).spec;
 }
 
 std::string download_url(const std::string& task_id) { return "/download?id=" + task_id; }

@@ -37,16 +37,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kDeflate = "zip:1";  // tiff and exr: deflate, fastest level
 
-std::string_view extension_of(ImageFormat f) {
-  switch (f) {
-    case ImageFormat::png: return "png";
-    case ImageFormat::jpg: return "jpg";
-    case ImageFormat::tiff: return "tiff";
-    case ImageFormat::exr: return "exr";
-  }
-  return "bin";
-}
-
 OIIO::TypeDesc type_of(PixelType t) {
   switch (t) {
     case PixelType::u8: return OIIO::TypeDesc::UINT8;
@@ -71,7 +61,7 @@ fs::path temp_path_for(const fs::path& target, ImageFormat format) {
   std::string name(1, '.');
   // The name is cut so the temp name stays under NAME_MAX (255) for long targets.
   name.append(target.filename().string().substr(0, 160)).append(".tmp-").append(std::to_string(::getpid()));
-  name.append(1, '-').append(rnd).append(1, '.').append(extension_of(format));
+  name.append(1, '-').append(rnd).append(1, '.').append(file_extension(format));
   return target.parent_path() / name;
 }
 
@@ -155,7 +145,7 @@ WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std:
     return fail("image buffer size does not match its dimensions");
   const bool counts = image.channels == 1;
   if (counts && (format == ImageFormat::png || format == ImageFormat::jpg))
-    return fail("iteration counts (one float channel) need tiff or exr, not " + std::string(extension_of(format)));
+    return fail("iteration counts (one float channel) need tiff or exr, not " + std::string(file_extension(format)));
   if (counts && image.type != PixelType::f32) return fail("one-channel images must be float32");
   if (path.empty()) return fail("empty output path");
 
@@ -164,7 +154,7 @@ WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std:
   TempFile tmp{temp_path_for(target, format)};
 
   auto out = OIIO::ImageOutput::create(tmp.path.string());
-  if (!out) return fail("no OpenImageIO writer for " + std::string(extension_of(format)) + ": " + OIIO::geterror());
+  if (!out) return fail("no OpenImageIO writer for " + std::string(file_extension(format)) + ": " + OIIO::geterror());
 
   OIIO::ImageSpec spec;
   switch (format) {
