@@ -12,20 +12,7 @@ namespace fractal::storage {
 namespace {
 
 using namespace std::chrono_literals;
-
-template <class F>
-std::chrono::milliseconds expect_unavailable(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  try {
-    f();
-    ADD_FAILURE() << "expected StorageUnavailable";
-  } catch (const StorageUnavailable& e) {
-    EXPECT_EQ(e.service(), "postgres");
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected StorageUnavailable, got: " << e.what();
-  }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-}
+using testing::expect_unavailable;
 
 TEST(PostgresFaults, StoppedServerIsStorageUnavailableAndRecoveryIsTransparent) {
   test::TempPostgres pg;
@@ -41,12 +28,12 @@ TEST(PostgresFaults, StoppedServerIsStorageUnavailableAndRecoveryIsTransparent) 
   }
 
   pg.stop();
-  EXPECT_LT(expect_unavailable([&] { (void)repo.get_by_id(task.task->id); }), 5000ms);
-  EXPECT_LT(expect_unavailable([&] { (void)repo.create(owner, {{"width", 11}}); }), 5000ms);
-  EXPECT_LT(expect_unavailable([&] { (void)UserRepo(pool).find_by_id(owner); }), 5000ms);
+  EXPECT_LT(expect_unavailable("postgres", [&] { (void)repo.get_by_id(task.task->id); }), 5000ms);
+  EXPECT_LT(expect_unavailable("postgres", [&] { (void)repo.create(owner, {{"width", 11}}); }), 5000ms);
+  EXPECT_LT(expect_unavailable("postgres", [&] { (void)UserRepo(pool).find_by_id(owner); }), 5000ms);
   EXPECT_FALSE(pool.ping());
   PgPool fresh(pg.conninfo(), 1);  // a process starting while Postgres is down
-  EXPECT_LT(expect_unavailable([&] { (void)fresh.acquire(); }), 5000ms);
+  EXPECT_LT(expect_unavailable("postgres", [&] { (void)fresh.acquire(); }), 5000ms);
 
   pg.start();
   // The first call after the restart succeeds: stale connections are replaced.
@@ -68,7 +55,7 @@ TEST(PostgresFaults, CrashedServerIsStorageUnavailableThenRecovers) {
   ASSERT_EQ(task.outcome, CreateOutcome::created);
 
   pg.crash();  // immediate shutdown: crash recovery on the next start
-  EXPECT_LT(expect_unavailable([&] { (void)repo.list(owner); }), 5000ms);
+  EXPECT_LT(expect_unavailable("postgres", [&] { (void)repo.list(owner); }), 5000ms);
   pg.start();
   const auto page = repo.list(owner);
   ASSERT_EQ(page.tasks.size(), 1u);  // committed before the crash: still there

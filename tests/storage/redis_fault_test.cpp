@@ -11,25 +11,12 @@ namespace fractal::storage {
 namespace {
 
 using namespace std::chrono_literals;
+using testing::expect_unavailable;
 using testing::redis_options;
 using testing::unique_queue;
 
 const char* const kTask[] = {"5f1c2d3e-0000-4000-8000-000000000001", "5f1c2d3e-0000-4000-8000-000000000002",
                              "5f1c2d3e-0000-4000-8000-000000000003"};
-
-template <class F>
-std::chrono::milliseconds expect_unavailable(F&& f) {
-  const auto start = std::chrono::steady_clock::now();
-  try {
-    f();
-    ADD_FAILURE() << "expected StorageUnavailable";
-  } catch (const StorageUnavailable& e) {
-    EXPECT_EQ(e.service(), "redis");
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected StorageUnavailable, got: " << e.what();
-  }
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-}
 
 TEST(RedisFaults, RestartWithAofKeepsQueuedAndPendingEntries) {
   test::TempRedis redis(test::TempRedis::Options{.append_only = true});
@@ -40,8 +27,8 @@ TEST(RedisFaults, RestartWithAofKeepsQueuedAndPendingEntries) {
   ASSERT_EQ(first.size(), 1u);
 
   redis.stop();
-  EXPECT_LT(expect_unavailable([&] { queue.enqueue(kTask[0]); }), 3000ms);
-  EXPECT_LT(expect_unavailable([&] { (void)queue.read("w1", 10, 100ms); }), 3000ms);
+  EXPECT_LT(expect_unavailable("redis", [&] { queue.enqueue(kTask[0]); }), 3000ms);
+  EXPECT_LT(expect_unavailable("redis", [&] { (void)queue.read("w1", 10, 100ms); }), 3000ms);
   EXPECT_FALSE(queue.ping());
   redis.start();
 
@@ -81,7 +68,7 @@ TEST(RedisFaults, KilledServerEndsABlockedReadWithStorageUnavailable) {
   TaskQueue queue(redis_options(redis), unique_queue());
   queue.ensure_group();
   auto reader = std::async(std::launch::async, [&] {
-    return expect_unavailable([&] { (void)queue.read("w1", 10, 30000ms); });
+    return expect_unavailable("redis", [&] { (void)queue.read("w1", 10, 30000ms); });
   });
   // Make sure the read is blocked before the kill: Redis lists it as blocked.
   ASSERT_TRUE(testing::wait_until([&] {
@@ -107,10 +94,10 @@ TEST(RedisFaults, UnreachableRedisFailsFast) {
     o.port = probe.port();
   }
   RedisKv kv(o);
-  EXPECT_LT(expect_unavailable([&] { (void)kv.exists("x"); }), 3000ms);
+  EXPECT_LT(expect_unavailable("redis", [&] { (void)kv.exists("x"); }), 3000ms);
   EXPECT_FALSE(kv.ping());
   TaskQueue queue(o, unique_queue());
-  EXPECT_LT(expect_unavailable([&] { queue.enqueue(kTask[0]); }), 3000ms);
+  EXPECT_LT(expect_unavailable("redis", [&] { queue.enqueue(kTask[0]); }), 3000ms);
 }
 
 }  // namespace

@@ -6,6 +6,9 @@
 #include <random>
 #include <thread>
 
+#include <gtest/gtest.h>
+
+#include "storage/errors.h"
 #include "storage/migrations.h"
 #include "storage/users.h"
 #include "tests/support/shared_services.h"
@@ -59,6 +62,19 @@ bool wait_until(const std::function<bool()>& condition, std::chrono::millisecond
     pause = std::min(pause * 2, std::chrono::milliseconds(20));
   }
   return true;
+}
+
+std::chrono::milliseconds expect_unavailable(std::string_view service, const std::function<void()>& f) {
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    f();
+    ADD_FAILURE() << "expected StorageUnavailable";
+  } catch (const StorageUnavailable& e) {
+    EXPECT_EQ(e.service(), service);
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "expected StorageUnavailable, got: " << e.what();
+  }
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
 }
 
 }  // namespace fractal::storage::testing

@@ -26,6 +26,9 @@ RedisOptions redis_options(const test::TempRedis& redis);
 QueueOptions unique_queue();
 
 // Polls `condition` (1 ms growing to 20 ms) until true or `timeout`.
+// Runs f, expects StorageUnavailable naming `service`, returns how long the failure took.
+std::chrono::milliseconds expect_unavailable(std::string_view service, const std::function<void()>& f);
+
 bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
 
 }  // namespace fractal::storage::testing
