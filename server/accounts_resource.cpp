@@ -101,7 +101,7 @@ Reply AccountsResource::sign_in_basic(RequestContext& ctx) {
   const auto decoded = base64_decode(value);
   const std::size_t colon = decoded ? decoded->find(':') : std::string::npos;
   if (!decoded || colon == std::string::npos) throw refuse("malformed Basic credentials");
-  return sign_in(decoded->substr(0, colon), decoded->substr(colon + 1));
+  return sign_in(decoded->substr(0, colon), decoded->substr(colon + 1), Challenge::basic);
 }
 
 Reply AccountsResource::sign_in_json(RequestContext& ctx) {
@@ -109,10 +109,10 @@ Reply AccountsResource::sign_in_json(RequestContext& ctx) {
   reject_unknown_fields(body, {"username", "password"});
   const std::string username = required_string(body, "username");
   const std::string password = required_string(body, "password");
-  return sign_in(username, password);
+  return sign_in(username, password, Challenge::none);
 }
 
-Reply AccountsResource::sign_in(const std::string& username, const std::string& password) {
+Reply AccountsResource::sign_in(const std::string& username, const std::string& password, Challenge challenge) {
   // Counted before anything is verified (auth/lockout.h): the 6th attempt in
   // the window is refused even with the right password.
   const auth::LoginDecision decision = s_.login_guard.check(username);
@@ -130,8 +130,11 @@ Reply AccountsResource::sign_in(const std::string& username, const std::string& 
   if (!ok || !user) {
     s_.login_guard.record_failure(username);
     spdlog::info("event=sign_in_failed");
-    // RFC 9110: a 401 carries a challenge; Basic is the scheme /sign-in takes.
-    throw ApiError(401, "invalid_credentials", "wrong username or password", {}, basic_challenge());
+    // GET /sign-in is the HTTP Basic flow: its 401 carries the Basic challenge.
+    // A JSON sign-in must not: a browser would hold the request and show its
+    // own login dialog instead of letting the page show the error.
+    throw ApiError(401, "invalid_credentials", "wrong username or password", {},
+                   challenge == Challenge::basic ? basic_challenge() : HeaderList{});
   }
   s_.login_guard.record_success(username);
   const auth::IssuedToken token = s_.authenticator.issue(user->id, user->username);

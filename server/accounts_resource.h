@@ -17,8 +17,11 @@ class AccountsResource {
   Reply sign_in_json(RequestContext& ctx);
   Reply sign_out(RequestContext& ctx);
 
+  // Which challenge a failed sign-in's 401 carries: Basic for GET /sign-in
+  // (the HTTP Basic flow), none for the JSON sign-in.
+  enum class Challenge { basic, none };
   // Lockout check, user lookup, password (or dummy) verification, token.
-  Reply sign_in(const std::string& username, const std::string& password);
+  Reply sign_in(const std::string& username, const std::string& password, Challenge challenge);
 
   Services& s_;
 };

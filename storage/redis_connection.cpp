@@ -24,6 +24,18 @@ constexpr std::array<std::string_view, 19> kIdempotent{
     "PING", "GET", "SET", "DEL", "EXISTS", "TTL", "PTTL", "EXPIRE", "XLEN", "XPENDING",
     "XINFO", "XACK", "XDEL", "XRANGE", "XREVRANGE", "XGROUP", "INFO", "AUTH", "SELECT"};
 
+// Error replies that mean "this Redis cannot serve now, ask again soon", not
+// "your command is wrong": loading its dataset after a restart, a script or
+// module running too long, a replica cut off from its primary, a cluster slot
+// moving. They are outages (503 + Retry-After, retried with back-off).
+constexpr std::array<std::string_view, 5> kUnavailablePrefixes{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
+                                                               "CLUSTERDOWN"};
+
+bool is_unavailable_reply(std::string_view message) {
+  const std::string_view code = message.substr(0, message.find(' '));
+  return std::find(kUnavailablePrefixes.begin(), kUnavailablePrefixes.end(), code) != kUnavailablePrefixes.end();
+}
+
 bool is_idempotent(std::string_view name) {
   std::string upper(name);
   std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
@@ -177,7 +189,10 @@ RedisReply RedisConnection::command(const std::vector<std::string>& argv, const 
     }
     if (options.read_timeout) redisSetTimeout(ctx_, to_timeval(options_.command_timeout));
     RedisReply out = convert(reply.get());
-    if (out.type == RedisReply::Type::error) throw RedisError("redis " + argv.front() + ": " + out.str);
+    if (out.type == RedisReply::Type::error) {
+      if (is_unavailable_reply(out.str)) throw StorageUnavailable("redis", argv.front() + ": " + out.str);
+      throw RedisError("redis " + argv.front() + ": " + out.str);
+    }
     return out;
   }
 }

@@ -54,6 +54,36 @@ set +e; out=$("$root/scripts/stack" status); rc=$?; set -e
 if ! grep -q '^worker pid [0-9]* stopped$' <<<"$out" || [[ $rc -ne 3 ]]; then fail "status after kill: rc $rc: $out"; fi
 "$root/scripts/stack" up >/dev/null || fail "up after kill"
 "$root/scripts/stack" status >/dev/null || fail "worker not restarted"
+# Redis restarting with a large append-only file answers LOADING for a while:
+# `up` must wait for PONG, and a server started meanwhile must wait too.
+rcli() { redis-cli -p "$FRACTAL_REDIS_PORT" "$@"; }
+seq 1 500000 | awk '{ printf "*3\r\n$3\r\nSET\r\n$%d\r\nfill:%s\r\n$24\r\nvvvvvvvvvvvvvvvvvvvvvvvv\r\n", length($1) + 5, $1 }' \
+  | rcli --pipe >/dev/null || fail "filling redis"
+# The local stack rewrites its append-only file long before Redis' default 64 MB.
+rewrites=$(rcli info persistence | tr -d '\r' | sed -n 's/^aof_rewrites://p')
+[[ ${rewrites:-0} -ge 1 ]] || fail "no AOF rewrite after ~30 MB of writes (aof_rewrites=${rewrites:-?})"
+rcli bgrewriteaof >/dev/null; sleep 0.2
+for _ in $(seq 100); do
+  [[ $(rcli info persistence | tr -d '\r' | sed -n 's/^aof_rewrite_in_progress://p') == 0 ]] && break; sleep 0.1
+done
+seq 1 100000 | awk '{ printf "*3\r\n$3\r\nSET\r\n$%d\r\ntail:%s\r\n$1\r\nx\r\n", length($1) + 5, $1 }' \
+  | rcli --pipe >/dev/null || fail "filling redis"  # commands after the base, replayed one by one
+kill -9 "$(cat "$FRACTAL_STACK_DIR/run/redis.pid")" "$(cat "$FRACTAL_STACK_DIR/run/server.pid")"
+for _ in $(seq 50); do "$root/scripts/stack" status >/dev/null || break; sleep 0.1; done
+"$root/scripts/stack" up >/dev/null || fail "up after killing Redis with a large AOF"
+grep -q 'DB loaded from append only file' "$FRACTAL_STACK_DIR/logs/redis.log" || fail "redis did not load its AOF"
+[[ $(rcli dbsize) -ge 500000 ]] || fail "redis lost data: dbsize $(rcli dbsize)"
+task=$(json "${auth[@]}" -X POST -d '{"width":64,"height":64,"max_iter":100}' "$url/add")
+id=$(jq -r .id <<<"$task")
+[[ -n $id && $id != null ]] || fail "add after the Redis restart answered $task"
+for _ in $(seq 300); do
+  status=$(curl -sS "${auth[@]}" "$url/tasks/$id" | jq -r .status)
+  [[ $status == "done" ]] && break
+  sleep 0.1
+done
+[[ $status == "done" ]] || fail "task after the Redis restart ended '$status'"
+! grep -q 'status=500' "$FRACTAL_STACK_DIR/logs/server.log" || fail "the server answered 500: $(grep 'status=500' "$FRACTAL_STACK_DIR/logs/server.log" | head -3)"
+
 "$root/scripts/stack" down >/dev/null
 set +e; "$root/scripts/stack" status >/dev/null; rc=$?; set -e
 [[ $rc -eq 3 ]] || fail "status after down: rc $rc"

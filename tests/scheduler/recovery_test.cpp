@@ -192,6 +192,37 @@ TEST_F(SchedulerTest, QueueSurvivesARedisRestartWithAof) {
   }, 5s));
 }
 
+TEST_F(SchedulerTest, WorkerRidesOutARedisLoadingItsAppendOnlyFile) {
+  Worker& w = start_worker(options("w1"));
+  const std::string first = submit(small_params());
+  ASSERT_TRUE(wait_status(first, TaskStatus::done, 20s));
+
+  // A large AOF: after the restart Redis answers LOADING for a while (~0.5 s
+  // here), to the worker's reads, claims and keep-alives alike.
+  redis().populate(400'000);
+  const std::string running = submit(interior_params(400, 300, 40'000));
+  ASSERT_TRUE(wait_until([&] {
+    const auto t = find(running);
+    return t && t->status == TaskStatus::running && t->progress > 0;
+  }, 30s));
+  redis().stop();
+  redis().start_no_wait();
+  redis().wait_ready();
+  const std::string later = submit(small_params());
+
+  ASSERT_TRUE(wait_status(running, TaskStatus::done, 60s));
+  ASSERT_TRUE(wait_status(later, TaskStatus::done, 60s));
+  EXPECT_TRUE(worker_thread_alive(w));
+  EXPECT_EQ(get(running).attempts, 1);
+  EXPECT_EQ(get(later).attempts, 1);
+  EXPECT_EQ(files_of(running).size(), 1u);
+  EXPECT_TRUE(wait_until([&] {
+    const auto d = queue_->depth();
+    return d.length == 0 && d.pending == 0;
+  }, 5s));
+  EXPECT_NE(redis().log_tail(20000).find("DB loaded from append only file"), std::string::npos);
+}
+
 TEST_F(SchedulerTest, WorkerRidesOutAPostgresOutage) {
   Worker& w = start_worker(options("w1"));
   const std::string first = submit(small_params());

@@ -129,6 +129,12 @@ TEST(SignIn, UnknownUserAndWrongPasswordLookTheSame) {
   expect_error(wrong_basic, 401, "invalid_credentials");
   EXPECT_EQ(wrong_basic.body, unknown_basic.body);
   EXPECT_EQ(wrong_basic.header("WWW-Authenticate").rfind("Basic", 0), 0u) << wrong_basic.header("WWW-Authenticate");
+  // A JSON sign-in is made by a page: a Basic challenge would make the browser
+  // show its own login dialog instead of the page's error.
+  for (const Response* r : {&wrong, &unknown}) {
+    for (const auto& [name, value] : r->headers)
+      if (name == "www-authenticate") EXPECT_EQ(value.find("Basic"), std::string::npos) << value;
+  }
   // Both pay for one Argon2id verification (~20 ms here): within a generous factor.
   EXPECT_GT(t_unknown, 0.33 * t_wrong) << "unknown " << t_unknown << " ms, wrong " << t_wrong << " ms";
   EXPECT_LT(t_unknown, 3.0 * t_wrong) << "unknown " << t_unknown << " ms, wrong " << t_wrong << " ms";

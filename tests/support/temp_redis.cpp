@@ -83,7 +83,7 @@ TempRedis::~TempRedis() {
   remove_tree(dir_);
 }
 
-bool TempRedis::launch(std::string* failure) {
+void TempRedis::spawn_server() {
   SpawnOptions spawn;
   spawn.argv = {"redis-server",
                 "--port", std::to_string(port_),
@@ -99,7 +99,9 @@ bool TempRedis::launch(std::string* failure) {
   spawn.cwd = dir_;
   spawn.parent_death_signal = SIGKILL;
   server_ = ChildProcess::spawn(spawn);
+}
 
+bool TempRedis::wait_answering(std::string* failure) {
   const auto deadline = std::chrono::steady_clock::now() + options_.start_timeout;
   auto pause = std::chrono::milliseconds(1);
   while (true) {
@@ -119,6 +121,11 @@ bool TempRedis::launch(std::string* failure) {
   }
 }
 
+bool TempRedis::launch(std::string* failure) {
+  spawn_server();
+  return wait_answering(failure);
+}
+
 bool TempRedis::running() { return server_.running(); }
 
 void TempRedis::stop() { server_.stop(SIGTERM, std::chrono::seconds(30)); }
@@ -129,6 +136,39 @@ void TempRedis::start() {
   if (server_.running()) return;
   std::string failure;
   if (!launch(&failure)) throw std::runtime_error("TempRedis: restart on port " + std::to_string(port_) + " failed: " + failure);
+}
+
+void TempRedis::start_no_wait() {
+  if (!server_.running()) spawn_server();
+}
+
+void TempRedis::wait_ready() {
+  std::string failure;
+  if (!wait_answering(&failure))
+    throw std::runtime_error("TempRedis: no PONG on port " + std::to_string(port_) + ": " + failure);
+}
+
+void TempRedis::populate(std::size_t keys, std::size_t value_bytes) {
+  Context c = connect(port_);
+  if (!c) throw std::runtime_error("TempRedis: cannot connect to port " + std::to_string(port_));
+  const std::string value(value_bytes, 'v');
+  constexpr std::size_t kChunk = 10000;  // replies read back per round trip
+  for (std::size_t done = 0; done < keys;) {
+    const std::size_t n = std::min(kChunk, keys - done);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string key = "fill:" + std::to_string(done + i);
+      const char* argv[] = {"SET", key.data(), value.data()};
+      const size_t lens[] = {3, key.size(), value.size()};
+      redisAppendCommandArgv(c.get(), 3, argv, lens);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(c.get(), &raw) != REDIS_OK) throw std::runtime_error("TempRedis: populate lost the connection");
+      Reply r(static_cast<redisReply*>(raw));
+      if (r->type == REDIS_REPLY_ERROR) throw std::runtime_error("TempRedis: populate: " + std::string(r->str, r->len));
+    }
+    done += n;
+  }
 }
 
 void TempRedis::flushall() {

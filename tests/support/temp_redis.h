@@ -40,12 +40,22 @@ class TempRedis {
   void kill();
   // Starts again on the same port and dir; waits for PING. Throws if the port was taken.
   void start();
+  // Starts the process and returns at once: with a large AOF, Redis then
+  // answers LOADING for a while. wait_ready() waits for PONG.
+  void start_no_wait();
+  void wait_ready();
   void flushall();
+  // SETs `keys` keys of `value_bytes` bytes (pipelined), so that with AOF on
+  // the next start has a large file to load (pass --auto-aof-rewrite-percentage 0
+  // in extra_args to keep it in command form, which loads slowest).
+  void populate(std::size_t keys, std::size_t value_bytes = 16);
 
   std::string log_tail(std::size_t max_bytes = 4000) const;
 
  private:
   bool launch(std::string* failure);
+  void spawn_server();
+  bool wait_answering(std::string* failure);
 
   Options options_;
   std::filesystem::path dir_;
