@@ -12,11 +12,13 @@
 FROM debian:12-slim AS build
 
 ARG DEBIAN_FRONTEND=noninteractive
+# openimageio-tools: the OpenImageIO CMake config of Debian/Ubuntu references
+# /usr/bin/iconvert, so find_package(OpenImageIO) fails without it.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config binutils \
       libhwy-dev nlohmann-json3-dev libcli11-dev libspdlog-dev \
-      libopenimageio-dev \
+      libopenimageio-dev openimageio-tools \
       libpistache-dev libpqxx-dev libhiredis-dev libsodium-dev libargon2-dev libjwt-dev libssl-dev \
       prometheus-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
