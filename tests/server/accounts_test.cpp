@@ -133,7 +133,9 @@ TEST(SignIn, UnknownUserAndWrongPasswordLookTheSame) {
   // show its own login dialog instead of the page's error.
   for (const Response* r : {&wrong, &unknown}) {
     for (const auto& [name, value] : r->headers)
-      if (name == "www-authenticate") EXPECT_EQ(value.find("Basic"), std::string::npos) << value;
+      if (name == "www-authenticate") {
+        EXPECT_EQ(value.find("Basic"), std::string::npos) << value;
+      }
   }
   // Both pay for one Argon2id verification (~20 ms here): within a generous factor.
   EXPECT_GT(t_unknown, 0.33 * t_wrong) << "unknown " << t_unknown << " ms, wrong " << t_wrong << " ms";
