@@ -17,7 +17,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config binutils \
-      libhwy-dev nlohmann-json3-dev libcli11-dev libspdlog-dev \
+      libhwy-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libmpfr-dev \
       libopenimageio-dev openimageio-tools \
       libpistache-dev libpqxx-dev libhiredis-dev libsodium-dev libargon2-dev libjwt-dev libssl-dev \
       prometheus-cpp-dev \

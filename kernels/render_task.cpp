@@ -134,7 +134,25 @@ void render_tasks(Renderer& renderer, std::span<TaskRun* const> tasks, const Ren
       owners.push_back(&s);
     }
     if (jobs.empty()) break;
-    renderer.render(jobs);
+    // Deep views run the perturbation renderer (kernels/deep) on the host; the
+    // rest go to the backend in one batch.
+    std::vector<RenderJob> shallow;
+    std::vector<std::size_t> shallow_at;
+    for (std::size_t k = 0; k < jobs.size(); ++k) {
+      if (jobs[k].scalar == Scalar::deep) continue;
+      shallow.push_back(jobs[k]);
+      shallow_at.push_back(k);
+    }
+    if (!shallow.empty()) renderer.render(shallow);
+    for (std::size_t q = 0; q < shallow.size(); ++q) jobs[shallow_at[q]] = shallow[q];
+    for (std::size_t k = 0; k < jobs.size(); ++k) {
+      RenderJob& j = jobs[k];
+      if (j.scalar != Scalar::deep) continue;
+      deep::Band band{j.grid_width, j.grid_height, j.row0, j.rows, j.counts, j.mag2, j.cancel, j.progress};
+      bool canceled = false;
+      j.iterations = deep::render_band(owners[k]->run->spec, band, 0, owners[k]->run->deep, canceled);
+      j.canceled = canceled;
+    }
     for (std::size_t k = 0; k < jobs.size(); ++k) {
       TaskState& s = *owners[k];
       if (jobs[k].canceled || s.run->cancel.load()) {

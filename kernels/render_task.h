@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 
+#include "kernels/deep/deep_render.h"
 #include "kernels/image/image_buffer.h"
 #include "kernels/renderer.h"
 #include "kernels/task_spec.h"
@@ -31,6 +32,7 @@ struct TaskRun {
   std::uint64_t iterations = 0;  // sum of all sample counts
   Scalar scalar = Scalar::f64;   // precision used
   bool canceled = false;
+  deep::DeepStats deep;          // reference orbit and perturbation figures (scalar == deep)
 };
 
 struct RenderLimits {

@@ -30,7 +30,8 @@ constexpr EnumName<ImageFormat> kFormats[] = {
 constexpr EnumName<Coloring> kColorings[] = {
     {"smooth", Coloring::smooth}, {"bands", Coloring::bands}, {"histogram", Coloring::histogram}};
 constexpr EnumName<Precision> kPrecisions[] = {
-    {"auto", Precision::automatic}, {"float", Precision::single}, {"double", Precision::dual}};
+    {"auto", Precision::automatic}, {"float", Precision::single}, {"double", Precision::dual},
+    {"deep", Precision::deep}};
 
 template <class E, std::size_t N>
 std::string parse_enum(const json& v, const EnumName<E> (&names)[N], E& out) {
@@ -75,43 +76,90 @@ std::string parse_int(const json& v, std::int64_t lo, std::int64_t hi, int& out)
 }
 
 // A finite number given as a JSON number or a plain decimal string
-// ("-0.75", "1e-9"; no hex, no inf/nan, no spaces).
+// ("-0.75", "1e-9", "1.5e-1200"; no hex, no inf/nan, no spaces). Strings keep
+// up to kMaxDecimalDigits significant digits; values below double's range keep
+// their exact text and their log2 (value is then 0).
 std::string parse_decimal(const json& v, Decimal& out) {
   constexpr std::string_view rule = "must be a finite number or decimal string";
   if (v.is_number()) {
     out.value = v.get<double>();
     out.text.clear();
-  } else if (v.is_string()) {
-    const auto& s = v.get_ref<const std::string&>();
-    if (s.empty() || s.size() > 128) return std::string(rule);
-    // Grammar check first: from_chars alone would accept "inf", "nan" and hex-like forms.
-    std::size_t i = 0, digits = 0;
-    if (s[i] == '+' || s[i] == '-') ++i;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++digits;
-    if (i < s.size() && s[i] == '.') {
-      ++i;
-      while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++digits;
+    if (!std::isfinite(out.value)) return std::string(rule);
+    out.log2_abs = out.value == 0 ? -HUGE_VAL : std::log2(std::abs(out.value));
+    return {};
+  }
+  if (!v.is_string()) return std::string(rule);
+  const auto& s = v.get_ref<const std::string&>();
+  if (s.empty() || s.size() > kMaxDecimalDigits + 32) {
+    return s.empty() ? std::string(rule)
+                     : "has more than " + std::to_string(kMaxDecimalDigits) + " significant digits";
+  }
+  // Grammar check first: from_chars alone would accept "inf", "nan" and hex-like forms.
+  std::size_t i = 0, digits = 0;
+  std::string lead;  // significant digits, leading zeros dropped
+  long long point_shift = 0;  // exponent correction from the decimal point position
+  bool seen_point = false;
+  if (s[i] == '+' || s[i] == '-') ++i;
+  auto take_digit = [&](char c) {
+    ++digits;
+    if (lead.empty() && c == '0') {
+      if (seen_point) --point_shift;
+      return;
     }
-    if (digits == 0) return std::string(rule);
-    if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-      ++i;
-      if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-      std::size_t exp_digits = 0;
-      while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++exp_digits;
-      if (exp_digits == 0) return std::string(rule);
+    lead.push_back(c);
+    if (!seen_point) ++point_shift;
+  };
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) take_digit(s[i++]);
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    seen_point = true;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) take_digit(s[i++]);
+  }
+  if (digits == 0) return std::string(rule);
+  long long exp10 = 0;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    bool negative = false;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+    std::size_t exp_digits = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+      if (exp10 < 100'000'000) exp10 = exp10 * 10 + (s[i] - '0');
+      ++i, ++exp_digits;
     }
-    if (i != s.size()) return std::string(rule);
-    const char* first = s.data() + (s[0] == '+' ? 1 : 0);
-    double d = 0;
-    auto [ptr, ec] = std::from_chars(first, s.data() + s.size(), d);
-    if (ec != std::errc() || ptr != s.data() + s.size()) return std::string(rule);
-    out.value = d;
-    out.text = s;
-  } else {
+    if (exp_digits == 0) return std::string(rule);
+    if (negative) exp10 = -exp10;
+  }
+  if (i != s.size()) return std::string(rule);
+  while (!lead.empty() && lead.back() == '0') lead.pop_back();  // trailing zeros are not significant
+  if (lead.size() > kMaxDecimalDigits)
+    return "has more than " + std::to_string(kMaxDecimalDigits) + " significant digits";
+  out.text = s;
+  if (lead.empty()) {
+    out.value = 0;
+    out.log2_abs = -HUGE_VAL;
+    return {};
+  }
+  // x = 0.<lead> * 10^(exp10 + point_shift)
+  const long long e10 = exp10 + point_shift;
+  if (e10 > 308) return std::string(rule) + " within double's range (|x| < 1e308)";
+  if (e10 < -1'000'000) return std::string(rule) + " (exponent too small)";
+  const double m = std::stod("0." + lead.substr(0, 17));  // in [0.1, 1)
+  out.log2_abs = std::log2(m) + static_cast<double>(e10) * 3.321928094887362347870319429489390175864831393;
+  const char* first = s.data() + (s[0] == '+' ? 1 : 0);
+  double d = 0;
+  auto [ptr, ec] = std::from_chars(first, s.data() + s.size(), d);
+  if (ec == std::errc::result_out_of_range && e10 < 0) {
+    d = 0;  // below double's range: the text is the value
+  } else if (ec != std::errc() || ptr != s.data() + s.size()) {
     return std::string(rule);
   }
+  out.value = d;
   if (!std::isfinite(out.value)) return std::string(rule);
   return {};
+}
+
+Decimal decimal_of(double x) {
+  return Decimal{x, {}, x == 0 ? -HUGE_VAL : std::log2(std::abs(x))};
 }
 
 std::string parse_pair(const json& v, std::array<Decimal, 2>& out) {
@@ -172,8 +220,9 @@ const std::vector<FieldRow>& table() {
       {{"scale", "number", "3.0 (mandelbrot), 3.2 (julia)", "> 0 and finite: width of the view"},
        [](const json& v, TaskSpec& s) {
          std::string e = parse_decimal(v, s.scale);
-         if (e.empty() && !(s.scale.value > 0)) e = "must be a finite number > 0";
-         return e.empty() ? e : "must be a finite number > 0 (number or decimal string)";
+         const bool negative = v.is_number() ? v.get<double>() < 0 : (v.is_string() && v.get_ref<const std::string&>().rfind('-', 0) == 0);
+         if (e.empty() && (negative || !(s.scale.log2_abs > -HUGE_VAL))) e = "must be a finite number > 0";
+         return e.empty() ? e : "must be a finite number > 0 (number or decimal string): " + e;
        }},
       {{"max_iter", "int", "500", "1-1,000,000"},
        [](const json& v, TaskSpec& s) { return parse_int(v, 1, kMaxIter, s.max_iter); }},
@@ -194,7 +243,7 @@ const std::vector<FieldRow>& table() {
        [](const json& v, TaskSpec& s) { return parse_enum(v, kColorings, s.coloring); }},
       {{"supersample", "int", "1", "1-4 samples per axis; 1 for iterations"},
        [](const json& v, TaskSpec& s) { return parse_int(v, 1, kMaxSupersample, s.supersample); }},
-      {{"precision", "enum", "\"auto\"", "\"auto\", \"float\" or \"double\""},
+      {{"precision", "enum", "\"auto\"", "\"auto\", \"float\", \"double\" or \"deep\""},
        [](const json& v, TaskSpec& s) { return parse_enum(v, kPrecisions, s.precision); }},
   };
   return rows;
@@ -252,8 +301,8 @@ ParseResult parse_task_spec(const json& body) {
 
   // Defaults that depend on the fractal.
   const bool julia = spec.fractal == FractalKind::julia;
-  if (!given.count("center")) spec.center = {Decimal{julia ? 0.0 : -0.5, {}}, Decimal{0.0, {}}};
-  if (!given.count("scale")) spec.scale = Decimal{julia ? 3.2 : 3.0, {}};
+  if (!given.count("center")) spec.center = {decimal_of(julia ? 0.0 : -0.5), decimal_of(0.0)};
+  if (!given.count("scale")) spec.scale = decimal_of(julia ? 3.2 : 3.0);
 
   // Rules across fields.
   if (static_cast<std::int64_t>(spec.width) * spec.height > kMaxPixels)
@@ -267,16 +316,18 @@ ParseResult parse_task_spec(const json& body) {
       return fail(invalid("format", "output \"iterations\" needs format \"tiff\" or \"exr\""));
     if (spec.supersample != 1) return fail(invalid("supersample", "must be 1 for output \"iterations\""));
   }
-  const double reach = std::max({1.0, std::abs(spec.center[0].value), std::abs(spec.center[1].value)});
-  if (spec.pixel_spacing() < std::ldexp(reach, -44)) {
+  if (spec.scale.log2_abs < kMinScaleExp10 * 3.321928094887362) {
     FieldError e;
     e.code = "zoom_too_deep";
     e.field = "scale";
-    e.message =
-        "scale: the pixel spacing scale/width is below 2^-44 * max(1, |center|), deeper than double precision "
-        "resolves; deep zoom is not available yet";
+    e.message = "scale: views below 1e-10000 are not rendered (deep zoom reaches 1e-10000)";
     e.http_status = 422;
     return fail(std::move(e));
+  }
+  if (needs_deep(spec) && (spec.precision == Precision::single || spec.precision == Precision::dual)) {
+    return fail(invalid("precision", std::string("\"") + std::string(to_string(spec.precision)) +
+                                         "\" cannot resolve this view (pixel spacing below 2^-44 * max(1, |center|)); "
+                                         "use \"deep\" or \"auto\""));
   }
   ParseResult r;
   r.spec = std::move(spec);
@@ -315,12 +366,19 @@ json to_json(const TaskSpec& s) {
   return j;
 }
 
+bool needs_deep(const TaskSpec& s) {
+  const double reach = std::max({1.0, std::abs(s.center[0].value), std::abs(s.center[1].value)});
+  return s.pixel_spacing_log2() < std::log2(reach) - 44;
+}
+
 Scalar precision_used(const TaskSpec& s) {
   switch (s.precision) {
     case Precision::single: return Scalar::f32;
     case Precision::dual: return Scalar::f64;
+    case Precision::deep: return Scalar::deep;
     case Precision::automatic: break;
   }
+  if (needs_deep(s)) return Scalar::deep;
   // Float is chosen only where measurements (tests/kernels, docs/api.md) show it
   // draws the same counts as double on >= 99.9 % of pixels: the sample spacing
   // must be coarse against float's resolution at the view's magnitude, and the
@@ -337,7 +395,14 @@ std::string_view to_string(OutputKind v) { return enum_name(kOutputs, v); }
 std::string_view to_string(ImageFormat v) { return enum_name(kFormats, v); }
 std::string_view to_string(Coloring v) { return enum_name(kColorings, v); }
 std::string_view to_string(Precision v) { return enum_name(kPrecisions, v); }
-std::string_view to_string(Scalar v) { return v == Scalar::f32 ? "float" : "double"; }
+std::string_view to_string(Scalar v) {
+  switch (v) {
+    case Scalar::f32: return "float";
+    case Scalar::f64: return "double";
+    case Scalar::deep: return "deep";
+  }
+  return "double";
+}
 std::string_view file_extension(ImageFormat v) { return enum_name(kFormats, v); }
 std::string_view content_type(ImageFormat v) {
   switch (v) {

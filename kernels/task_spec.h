@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -17,14 +18,17 @@ enum class FractalKind { mandelbrot, julia };
 enum class OutputKind { image, iterations };
 enum class ImageFormat { png, jpg, tiff, exr };
 enum class Coloring { smooth, bands, histogram };
-enum class Precision { automatic, single, dual };  // "auto", "float", "double"
-enum class Scalar { f32, f64 };                    // what a kernel actually runs
+enum class Precision { automatic, single, dual, deep };  // "auto", "float", "double", "deep"
+enum class Scalar { f32, f64, deep };                    // what a kernel actually runs
 
 // Limits of shared/API.md.
 inline constexpr int kMaxSide = 16384;
 inline constexpr std::int64_t kMaxPixels = 67'108'864;
 inline constexpr int kMaxIter = 1'000'000;
 inline constexpr int kMaxSupersample = 4;
+// Deep zoom: decimal strings of up to this many significant digits, scale down to 1e-10000.
+inline constexpr std::size_t kMaxDecimalDigits = 10'000;
+inline constexpr int kMinScaleExp10 = -10'000;
 
 struct Rgb8 {
   std::uint8_t r = 0, g = 0, b = 0;
@@ -32,10 +36,14 @@ struct Rgb8 {
 };
 
 // A number that may have been given as a decimal string: `text` keeps the
-// caller's spelling (echoed back unchanged), `value` is what double resolves.
+// caller's spelling (echoed back unchanged, and what a deep render reads at
+// full precision), `value` is what double resolves (0 when it underflows, e.g.
+// "1e-1000"), `log2_abs` is log2 |x| to about 12 significant digits whatever
+// the exponent (-infinity for 0).
 struct Decimal {
   double value = 0.0;
   std::string text;  // empty when given as a JSON number
+  double log2_abs = -HUGE_VAL;
 };
 
 struct TaskSpec {
@@ -43,7 +51,7 @@ struct TaskSpec {
   int width = 800;
   int height = 600;
   std::array<Decimal, 2> center{};  // re, im
-  Decimal scale{};
+  Decimal scale{3.0, {}, 1.584962500721156};
   int max_iter = 500;
   std::optional<std::array<Decimal, 2>> julia_c;
   OutputKind output = OutputKind::image;
@@ -54,8 +62,10 @@ struct TaskSpec {
   int supersample = 1;
   Precision precision = Precision::automatic;
 
-  // Pixel spacing of the output grid in the complex plane.
+  // Pixel spacing of the output grid in the complex plane (0 when it underflows double).
   [[nodiscard]] double pixel_spacing() const { return scale.value / width; }
+  // log2 of the pixel spacing, exact enough for the precision rules at any depth.
+  [[nodiscard]] double pixel_spacing_log2() const { return scale.log2_abs - std::log2(static_cast<double>(width)); }
 };
 
 // A validation failure: `field` names the offending parameter (empty for a
@@ -91,8 +101,11 @@ inline constexpr int kFloatSpacingLog2 = 10;
 inline constexpr int kFloatMaxIter = 64;
 
 // precision "auto" resolves to float only where float draws the same picture
-// (rule in docs/api.md); explicit choices are honoured.
+// (rule in docs/api.md), to deep where double cannot resolve the pixel spacing
+// (needs_deep); explicit choices are honoured.
 [[nodiscard]] Scalar precision_used(const TaskSpec& spec);
+// The pixel spacing scale/width is below 2^-44 * max(1, |center.re|, |center.im|).
+[[nodiscard]] bool needs_deep(const TaskSpec& spec);
 
 [[nodiscard]] std::string_view to_string(FractalKind v);
 [[nodiscard]] std::string_view to_string(OutputKind v);

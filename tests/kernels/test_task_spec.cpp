@@ -176,12 +176,17 @@ TEST(TaskSpec, UnknownNullAndNonObject) {
   EXPECT_TRUE(parse_task_spec_text("{\"width\": 64, \"height\": 48}").ok());
 }
 
-TEST(TaskSpec, ZoomTooDeep) {
-  // Spacing scale/width below 2^-44 * max(1, |center|).
+TEST(TaskSpec, DeepBelowTheDoubleThresholdZoomTooDeepOnlyBelow1e10000) {
+  // Spacing scale/width below 2^-44 * max(1, |center|): double cannot resolve it,
+  // auto picks deep; explicit double or float is refused naming precision.
   const double limit = std::ldexp(1.0, -44);
-  EXPECT_TRUE(parse_task_spec(json{{"width", 1000}, {"scale", 1000 * limit * 1.01}}).ok());
-  expect_field_error(json{{"width", 1000}, {"scale", 1000 * limit * 0.99}}, "scale", 422);
-  expect_field_error(json{{"width", 1000}, {"center", {-1.5, 0}}, {"scale", 1000 * limit * 1.2}}, "scale", 422);
+  auto used = [](const json& body) { return precision_used(*parse_task_spec(body).spec); };
+  EXPECT_EQ(used(json{{"width", 1000}, {"scale", 1000 * limit * 1.01}}), Scalar::f64);
+  EXPECT_EQ(used(json{{"width", 1000}, {"scale", 1000 * limit * 0.99}}), Scalar::deep);
+  EXPECT_EQ(used(json{{"width", 1000}, {"center", {-1.5, 0}}, {"scale", 1000 * limit * 1.2}}), Scalar::deep);
+  expect_field_error(json{{"width", 1000}, {"scale", 1000 * limit * 0.99}, {"precision", "double"}}, "precision");
+  expect_field_error(json{{"scale", "1e-10001"}}, "scale", 422);
+  EXPECT_TRUE(parse_task_spec(json{{"scale", "1e-10000"}}).ok());
 }
 
 TEST(TaskSpec, AutoPrecision) {

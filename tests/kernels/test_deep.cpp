@@ -1,0 +1,284 @@
+// Deep zoom against a per-pixel arbitrary-precision reference: every sample
+// iterated in MPFR with enough bits to resolve the pixel spacing plus 64, at
+// views from 1e-20 to below 1e-4000. The rule of the contract: >= 99 % of the
+// counts equal, and no wrong connected region of 16 or more pixels.
+#include <gtest/gtest.h>
+#include <mpfr.h>
+
+#include <atomic>
+#include <cmath>
+#include <queue>
+#include <thread>
+#include <nlohmann/json.hpp>
+
+#include "kernels/render_task.h"
+#include "kernels/renderer.h"
+#include "kernels/task_spec.h"
+
+namespace fractal {
+namespace {
+
+using nlohmann::json;
+
+TaskSpec spec_of(const json& body) {
+  ParseResult r = parse_task_spec(body);
+  if (!r.ok()) throw std::runtime_error(r.error->message);
+  return *r.spec;
+}
+
+struct M {
+  explicit M(mpfr_prec_t bits) { mpfr_init2(v, bits); }
+  ~M() { mpfr_clear(v); }
+  mpfr_t v;
+};
+
+void set_text(M& x, const json& j) {
+  if (j.is_string()) {
+    mpfr_set_str(x.v, j.get<std::string>().c_str(), 10, MPFR_RNDN);
+  } else {
+    mpfr_set_d(x.v, j.get<double>(), MPFR_RNDN);
+  }
+}
+
+// Brute force: z_{k+1} = z_k^2 + c in MPFR for every pixel of the view.
+std::vector<std::uint32_t> reference_counts(const json& body) {
+  const TaskSpec s = spec_of(body);
+  const int W = s.width, H = s.height;
+  const double spacing_log2 = s.pixel_spacing_log2();
+  const mpfr_prec_t bits = static_cast<mpfr_prec_t>(std::max(64.0, std::ceil(-spacing_log2) + 64 + 2));
+  std::vector<std::uint32_t> out(static_cast<std::size_t>(W) * H);
+  std::atomic<int> next{0};
+  auto work = [&] {
+    M cr0(bits), ci0(bits), sc(bits), zr(bits), zi(bits), a(bits), b(bits), cr(bits), ci(bits), t(bits);
+    set_text(cr0, body["center"][0]);
+    set_text(ci0, body["center"][1]);
+    set_text(sc, body["scale"]);
+    const bool julia = s.fractal == FractalKind::julia;
+    M jr(bits), ji(bits);
+    if (julia) {
+      set_text(jr, body["julia_c"][0]);
+      set_text(ji, body["julia_c"][1]);
+    }
+    for (;;) {
+      const int p = next.fetch_add(1);
+      if (p >= W * H) return;
+      const int i = p % W, j = p / W;
+      // re = center.re + ((i + 0.5)/W - 0.5) scale = center.re + (2i + 1 - W) scale / (2W)
+      mpfr_mul_si(t.v, sc.v, 2 * i + 1 - W, MPFR_RNDN);
+      mpfr_div_si(t.v, t.v, 2 * W, MPFR_RNDN);
+      mpfr_add(cr.v, cr0.v, t.v, MPFR_RNDN);
+      // im = center.im + (0.5 - (j + 0.5)/H) scale H / W = center.im + (H - 2j - 1) scale / (2W)
+      mpfr_mul_si(t.v, sc.v, H - 2 * j - 1, MPFR_RNDN);
+      mpfr_div_si(t.v, t.v, 2 * W, MPFR_RNDN);
+      mpfr_add(ci.v, ci0.v, t.v, MPFR_RNDN);
+      if (julia) {
+        mpfr_set(zr.v, cr.v, MPFR_RNDN);
+        mpfr_set(zi.v, ci.v, MPFR_RNDN);
+        mpfr_set(cr.v, jr.v, MPFR_RNDN);
+        mpfr_set(ci.v, ji.v, MPFR_RNDN);
+      } else {
+        mpfr_set_zero(zr.v, 1);
+        mpfr_set_zero(zi.v, 1);
+      }
+      std::uint32_t k = 0;
+      for (;; ++k) {
+        const double dr = mpfr_get_d(zr.v, MPFR_RNDN), di = mpfr_get_d(zi.v, MPFR_RNDN);
+        if (dr * dr + di * di > 4 || k >= static_cast<std::uint32_t>(s.max_iter)) break;
+        mpfr_sqr(a.v, zr.v, MPFR_RNDN);
+        mpfr_sqr(b.v, zi.v, MPFR_RNDN);
+        mpfr_mul(zi.v, zi.v, zr.v, MPFR_RNDN);
+        mpfr_mul_2ui(zi.v, zi.v, 1, MPFR_RNDN);
+        mpfr_add(zi.v, zi.v, ci.v, MPFR_RNDN);
+        mpfr_sub(zr.v, a.v, b.v, MPFR_RNDN);
+        mpfr_add(zr.v, zr.v, cr.v, MPFR_RNDN);
+      }
+      out[p] = k;
+    }
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < std::max(1u, std::thread::hardware_concurrency()); ++t) threads.emplace_back(work);
+  for (auto& t : threads) t.join();
+  return out;
+}
+
+struct Rendered {
+  std::vector<std::uint32_t> counts;
+  deep::DeepStats stats;
+  Scalar scalar;
+};
+
+Rendered render_counts(json body) {
+  body["output"] = "iterations";
+  body["format"] = "exr";
+  const TaskSpec s = spec_of(body);
+  auto r = make_renderer(BackendKind::cpu);
+  TaskRun run(s);
+  TaskRun* runs[] = {&run};
+  render_tasks(*r, runs);
+  Rendered out;
+  out.scalar = run.scalar;
+  out.stats = run.deep;
+  out.counts.resize(static_cast<std::size_t>(s.width) * s.height);
+  for (int j = 0; j < s.height; ++j)
+    for (int i = 0; i < s.width; ++i)
+      out.counts[static_cast<std::size_t>(j) * s.width + i] = static_cast<std::uint32_t>(run.image.row<float>(j)[i]);
+  return out;
+}
+
+// Largest 4-connected region of differing pixels.
+int largest_wrong_region(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b, int W, int H) {
+  std::vector<char> seen(a.size(), 0);
+  int best = 0;
+  for (int start = 0; start < W * H; ++start) {
+    if (seen[start] || a[start] == b[start]) continue;
+    int size = 0;
+    std::queue<int> q;
+    q.push(start);
+    seen[start] = 1;
+    while (!q.empty()) {
+      const int p = q.front();
+      q.pop();
+      ++size;
+      const int i = p % W, j = p / W;
+      const int nb[4][2] = {{i - 1, j}, {i + 1, j}, {i, j - 1}, {i, j + 1}};
+      for (auto [x, y] : nb) {
+        if (x < 0 || y < 0 || x >= W || y >= H) continue;
+        const int n = y * W + x;
+        if (!seen[n] && a[n] != b[n]) {
+          seen[n] = 1;
+          q.push(n);
+        }
+      }
+    }
+    best = std::max(best, size);
+  }
+  return best;
+}
+
+struct DeepCase {
+  const char* name;
+  json body;
+};
+
+class DeepAgainstMpfr : public ::testing::TestWithParam<DeepCase> {};
+
+TEST_P(DeepAgainstMpfr, CountsMatchThePerPixelReference) {
+  const json body = GetParam().body;
+  const Rendered got = render_counts(body);
+  const std::vector<std::uint32_t> want = reference_counts(body);
+  ASSERT_EQ(got.scalar, Scalar::deep);
+  const int W = body["width"], H = body["height"];
+  std::size_t equal = 0;
+  std::uint32_t min_count = UINT32_MAX, max_count = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    equal += got.counts[i] == want[i];
+    min_count = std::min(min_count, want[i]);
+    max_count = std::max(max_count, want[i]);
+  }
+  const double share = static_cast<double>(equal) / static_cast<double>(want.size());
+  EXPECT_GE(share, 0.99) << equal << " of " << want.size();
+  EXPECT_LT(largest_wrong_region(got.counts, want, W, H), 16);
+  EXPECT_LT(min_count, max_count) << "a view with no structure tests nothing";
+  std::cout << GetParam().name << ": " << equal << "/" << want.size() << " equal, counts " << min_count << ".."
+            << max_count << ", reference length " << got.stats.reference_length << ", references "
+            << got.stats.references << ", rebases " << got.stats.rebases << ", orbit " << got.stats.orbit_seconds
+            << " s, pixels " << got.stats.pixel_seconds << " s\n";
+}
+
+json mandel(const char* re, const char* im, const char* scale, int w, int h, int max_iter) {
+  return {{"center", {re, im}}, {"scale", scale}, {"width", w}, {"height", h}, {"max_iter", max_iter}};
+}
+
+// c = i is a Misiurewicz point of the Mandelbrot set (its orbit 0, i, -1+i, -i,
+// -1+i, ... never escapes): every view around it, at any depth, holds boundary.
+INSTANTIATE_TEST_SUITE_P(
+    Views, DeepAgainstMpfr,
+    ::testing::Values(
+        DeepCase{"mandelbrot_i_1e-20", mandel("0", "1", "1e-20", 64, 48, 5000)},
+        DeepCase{"mandelbrot_i_1e-50", mandel("0", "1", "1e-50", 64, 48, 5000)},
+        DeepCase{"mandelbrot_i_1e-100", mandel("0.0", "1.0", "1e-100", 48, 36, 5000)},
+        DeepCase{"mandelbrot_i_1e-300", mandel("0", "1", "1.0e-300", 32, 24, 10000)},
+        DeepCase{"mandelbrot_i_1e-1000", mandel("0", "1", "1e-1000", 24, 18, 20000)},
+        DeepCase{"mandelbrot_i_1e-4100", mandel("0", "1", "3e-4100", 8, 6, 50000)},
+        // The view's centre escapes early: samples outlive its reference and
+        // are rendered again against a longer one.
+        DeepCase{"mandelbrot_off_centre_1e-30",
+                 mandel("3.1e-30", "1.0000000000000000000000000000012", "8e-30", 48, 36, 5000)},
+        DeepCase{"julia_dendrite_1e-60",
+                 json{{"fractal", "julia"}, {"julia_c", {"0", "1"}}, {"center", {"0", "1"}}, {"scale", "1e-60"},
+                      {"width", 48}, {"height", 36}, {"max_iter", 5000}}}),
+    [](const auto& info) {
+      std::string name = info.param.name;
+      for (char& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      return name;
+    });
+
+TEST(DeepSpec, AutoPicksDeepBelowDoubleAndKeepsTheText) {
+  const TaskSpec shallow = spec_of(mandel("0", "1", "1e-9", 1920, 1080, 100));
+  EXPECT_EQ(precision_used(shallow), Scalar::f64);
+  const TaskSpec deep = spec_of(mandel("0", "1", "1e-12", 1920, 1080, 100));
+  EXPECT_EQ(precision_used(deep), Scalar::deep);
+  const TaskSpec tiny = spec_of(mandel("-1.7490484999999999999999999999999999999999999999999999999", "0", "1.5e-1200", 64, 64, 100));
+  EXPECT_EQ(precision_used(tiny), Scalar::deep);
+  EXPECT_EQ(tiny.scale.value, 0.0);
+  EXPECT_NEAR(tiny.scale.log2_abs, std::log2(1.5) - 1200 * std::log2(10.0), 1e-6);
+  EXPECT_EQ(to_json(tiny)["scale"], "1.5e-1200");
+  EXPECT_EQ(to_json(tiny)["center"][0], "-1.7490484999999999999999999999999999999999999999999999999");
+  json explicit_deep = mandel("-0.5", "0", "3", 64, 64, 100);
+  explicit_deep["precision"] = "deep";
+  EXPECT_EQ(precision_used(spec_of(explicit_deep)), Scalar::deep);
+}
+
+TEST(DeepSpec, BadDeepInputNamesTheField) {
+  auto error_of = [](const json& body) {
+    ParseResult r = parse_task_spec(body);
+    EXPECT_FALSE(r.ok());
+    return r.ok() ? FieldError{} : *r.error;
+  };
+  const std::string digits(10'001, '3');
+  FieldError e = error_of(mandel(("0." + digits).c_str(), "0", "1e-20", 8, 8, 10));
+  EXPECT_EQ(e.field, "center");
+  EXPECT_EQ(e.http_status, 400);
+  e = error_of(mandel("0", "0", "1e-", 8, 8, 10));
+  EXPECT_EQ(e.field, "scale");
+  e = error_of(mandel("0", "0", "1e--5", 8, 8, 10));
+  EXPECT_EQ(e.field, "scale");
+  e = error_of(mandel("0", "0", "0", 8, 8, 10));
+  EXPECT_EQ(e.field, "scale");
+  e = error_of(mandel("0", "0", "0e-5000", 8, 8, 10));
+  EXPECT_EQ(e.field, "scale");
+  e = error_of(mandel("0", "0", "-1e-50", 8, 8, 10));
+  EXPECT_EQ(e.field, "scale");
+  e = error_of(mandel("0", "0", "1e-10001", 8, 8, 10));
+  EXPECT_EQ(e.code, "zoom_too_deep");
+  EXPECT_EQ(e.field, "scale");
+  EXPECT_EQ(e.http_status, 422);
+  json too_deep_for_double = mandel("0", "1", "1e-20", 8, 8, 10);
+  too_deep_for_double["precision"] = "double";
+  e = error_of(too_deep_for_double);
+  EXPECT_EQ(e.field, "precision");
+  EXPECT_EQ(e.http_status, 400);
+  // 10,000 significant digits and 1e-10000 itself are fine.
+  EXPECT_TRUE(parse_task_spec(mandel(("0." + std::string(9'999, '7')).c_str(), "0", "1e-10000", 8, 8, 10)).ok());
+}
+
+TEST(DeepSpec, DoubleAndDeepAgreeJustAboveTheThreshold) {
+  // Spacing 2^-42 around c = i: double still resolves it, so both paths are allowed.
+  // (In chaotic places such as the seahorse valley at max_iter 3000 double itself
+  // drifts from the exact counts at this spacing; the deep path follows MPFR.)
+  const double scale = std::ldexp(64.0, -42);
+  json body = mandel("0", "1", "1", 64, 64, 3000);
+  body["scale"] = scale;
+  body["precision"] = "double";
+  const Rendered d = render_counts(body);
+  body["precision"] = "deep";
+  const Rendered p = render_counts(body);
+  ASSERT_EQ(p.scalar, Scalar::deep);
+  std::size_t equal = 0;
+  for (std::size_t i = 0; i < d.counts.size(); ++i) equal += d.counts[i] == p.counts[i];
+  EXPECT_GE(static_cast<double>(equal) / static_cast<double>(d.counts.size()), 0.999) << equal;
+}
+
+}  // namespace
+}  // namespace fractal
