@@ -194,6 +194,49 @@ Reference make_reference(const View& v, CExp offset, const std::atomic<bool>* ca
   return r;
 }
 
+// BLA steps may drop dz^2 while it stays below 2^kBlaEpsilonLog2 of the linear term.
+constexpr int kBlaEpsilonLog2 = -53;
+
+struct BlaTable {
+  std::vector<BlaEntry> entries;
+  std::vector<int> start, count;
+  int origin = 0;
+  BlaView view() const {
+    return BlaView{entries.data(), start.data(), count.data(), static_cast<int>(start.size()), origin};
+  }
+};
+
+BlaTable build_bla(const Orbit& orbit, bool julia, FExp dc_max) {
+  BlaTable t;
+  t.origin = julia ? 0 : 1;  // a Mandelbrot orbit starts at Z_0 = 0: its first step is dz_1 = dc, exactly
+  const int length = static_cast<int>(orbit.re.size());
+  const FExp eps = fexp(0.5, kBlaEpsilonLog2 + 1);
+  const CExp one{0.5, 0, 1};
+  t.start.push_back(0);
+  for (int n = t.origin; n + 1 <= length - 1; ++n) {
+    BlaEntry e;
+    e.a = normalized(2 * orbit.re[n], 2 * orbit.im[n], 0);
+    e.b = julia ? CExp{} : one;
+    e.r = mul(eps, magnitude(e.a));
+    t.entries.push_back(e);
+  }
+  t.count.push_back(static_cast<int>(t.entries.size()));
+  while (t.count.back() >= 2 && t.start.size() < 30) {
+    const int prev_start = t.start.back(), prev_count = t.count.back();
+    t.start.push_back(static_cast<int>(t.entries.size()));
+    for (int m = 0; m + 1 < prev_count; m += 2) {
+      const BlaEntry x = t.entries[prev_start + m], y = t.entries[prev_start + m + 1];
+      BlaEntry z;
+      z.a = mul(y.a, x.a);
+      z.b = add(mul(y.a, x.b), y.b);
+      z.r = min(x.r, div(sub_floor0(y.r, mul(magnitude(x.b), dc_max)), magnitude(x.a)));
+      t.entries.push_back(z);
+    }
+    t.count.push_back(static_cast<int>(t.entries.size()) - t.start.back());
+  }
+  return t;
+}
+
 cpu::ThreadPool& pool() {
   static cpu::ThreadPool p(cpu::resolve_threads(0));
   return p;
@@ -232,9 +275,14 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, int /*threads*
   // Renders the listed samples (indices into the band) against `r`; returns those left exhausted.
   std::mutex merge;
   std::uint64_t rebases = 0;
+  // |dc| of any sample against any reference in the view: at most the view's diagonal.
+  const FExp dc_max = fexp(v.scale_m * std::hypot(1.0, static_cast<double>(band.grid_height) / band.grid_width), v.scale_e);
+  std::uint64_t skipped = 0;
   auto run = [&](const Reference& r, const std::vector<std::uint32_t>* only, bool count_progress) {
     std::vector<std::uint32_t> exhausted;
     const OrbitView orbit = r.orbit->view();
+    const BlaTable table = build_bla(*r.orbit, julia, dc_max);
+    const BlaView bla = table.view();
     const std::size_t total = only ? only->size() : n;
     const std::size_t chunk = only ? 256 : static_cast<std::size_t>(band.grid_width);
     std::atomic<std::size_t> next{0};
@@ -243,7 +291,7 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, int /*threads*
     std::lock_guard pool_lock(pool_mutex);
     pool().run([&](int) {
       std::vector<std::uint32_t> mine;
-      std::uint64_t my_rebases = 0;
+      std::uint64_t my_rebases = 0, my_skipped = 0;
       for (;;) {
         if (band.cancel && band.cancel->load()) {
           stop = true;
@@ -257,10 +305,12 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, int /*threads*
           const int gi = static_cast<int>(idx % band.grid_width);
           const int gj = band.row0 + static_cast<int>(idx / band.grid_width);
           const CExp d = add(v.offset(gi, gj), negate(r.offset));
-          const PixelResult p = julia ? iterate(orbit, d, CExp{}, max_iter) : iterate(orbit, CExp{}, d, max_iter);
+          const PixelResult p =
+              julia ? iterate(orbit, bla, d, CExp{}, max_iter) : iterate(orbit, bla, CExp{}, d, max_iter);
           band.counts[idx] = p.count;
           if (band.mag2) band.mag2[idx] = p.mag2;
           my_rebases += p.rebases;
+          if (!p.exhausted) my_skipped += p.skipped;
           if (p.exhausted) mine.push_back(static_cast<std::uint32_t>(idx));
         }
         if (count_progress && band.progress) band.progress->fetch_add(last - first);
@@ -268,6 +318,7 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, int /*threads*
       std::lock_guard lock(merge);
       exhausted.insert(exhausted.end(), mine.begin(), mine.end());
       rebases += my_rebases;
+      skipped += my_skipped;
     });
     if (stop) canceled = true;
     return exhausted;
@@ -298,6 +349,8 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, int /*threads*
   stats.exhausted_left += exhausted.size();
   std::uint64_t iterations = 0;
   for (std::size_t i = 0; i < n; ++i) iterations += band.counts[i];
+  stats.iterations += iterations;
+  stats.bla_skipped += skipped;
   return iterations;
 }
 

@@ -20,6 +20,8 @@ struct DeepStats {
   int references = 0;              // orbits used (1 + re-references)
   int orbit_cache_hits = 0;
   std::uint64_t rebases = 0;       // summed over samples
+  std::uint64_t iterations = 0;    // summed counts of the rendered samples
+  std::uint64_t bla_skipped = 0;   // of those, iterations done by BLA steps (skip ratio = bla_skipped / iterations)
   std::uint64_t exhausted_left = 0;  // samples still past an escaped reference after all re-references
   double orbit_seconds = 0;        // in MPFR
   double pixel_seconds = 0;        // perturbation

@@ -21,8 +21,10 @@
 // thread pool; a CUDA build can include it in a kernel unchanged.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #if defined(__CUDACC__)
 #define FRACTAL_HD __host__ __device__
@@ -38,16 +40,40 @@ struct CExp {
   int e = 0;
 };
 
+// 2^e as a factor: 0 below double's normal range, +inf above it. Built from
+// the exponent bits (ldexp/frexp calls dominated the profile).
+FRACTAL_HD inline double pow2(int e) {
+  if (e < -1022) return 0.0;
+  if (e > 1023) return HUGE_VAL;
+  const std::uint64_t bits = static_cast<std::uint64_t>(e + 1023) << 52;
+  double out;
+  memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+// e such that |x| = m 2^e with m in [0.5, 1), for x != 0.
+FRACTAL_HD inline int exponent_of(double x) {
+  std::uint64_t bits;
+  memcpy(&bits, &x, sizeof bits);
+  const int biased = static_cast<int>((bits >> 52) & 0x7ff);
+  if (biased == 0) {  // subnormal: rare, take the slow path
+    int e = 0;
+    frexp(x, &e);
+    return e;
+  }
+  return biased - 1022;
+}
+
 FRACTAL_HD inline CExp normalized(double re, double im, int e) {
   const double m = fmax(fabs(re), fabs(im));
   if (m == 0) return CExp{0, 0, 0};
-  int shift = 0;
-  frexp(m, &shift);
+  const int shift = exponent_of(m);
+  if (shift > -1000 && shift < 1000) {
+    const double f = pow2(-shift);
+    return CExp{re * f, im * f, e + shift};
+  }
   return CExp{ldexp(re, -shift), ldexp(im, -shift), e + shift};
 }
-
-// 2^e as a factor, 0 when it underflows (e far below double's range).
-FRACTAL_HD inline double pow2(int e) { return e < -1070 ? 0.0 : ldexp(1.0, e); }
 
 FRACTAL_HD inline CExp add(const CExp& a, const CExp& b) {
   if (a.re == 0 && a.im == 0) return b;
@@ -69,8 +95,59 @@ FRACTAL_HD inline CExp step(double zr, double zi, const CExp& dz, const CExp& dc
   return add(prod, dc);
 }
 
-FRACTAL_HD inline double to_double_re(const CExp& a) { return a.e < -1070 ? 0.0 : ldexp(a.re, a.e); }
-FRACTAL_HD inline double to_double_im(const CExp& a) { return a.e < -1070 ? 0.0 : ldexp(a.im, a.e); }
+FRACTAL_HD inline double to_double_re(const CExp& a) { return a.e < -1022 ? 0.0 : a.re * pow2(a.e); }
+FRACTAL_HD inline double to_double_im(const CExp& a) { return a.e < -1022 ? 0.0 : a.im * pow2(a.e); }
+
+// A non-negative real m * 2^e, m in [0.5, 1) or 0: BLA validity radii and
+// magnitudes, which leave double's range at depth.
+struct FExp {
+  double m = 0;
+  int e = 0;
+};
+
+FRACTAL_HD inline FExp fexp(double x, int e = 0) {
+  if (x == 0) return FExp{0, 0};
+  const int shift = exponent_of(x);
+  if (shift > -1000 && shift < 1000) return FExp{fabs(x) * pow2(-shift), e + shift};
+  return FExp{ldexp(fabs(x), -shift), e + shift};
+}
+FRACTAL_HD inline FExp mul(const FExp& a, const FExp& b) { return fexp(a.m * b.m, a.e + b.e); }
+FRACTAL_HD inline FExp div(const FExp& a, const FExp& b) { return b.m == 0 ? FExp{0, 0} : fexp(a.m / b.m, a.e - b.e); }
+FRACTAL_HD inline bool less(const FExp& a, const FExp& b) {
+  if (b.m == 0) return false;
+  if (a.m == 0) return true;
+  return a.e != b.e ? a.e < b.e : a.m < b.m;
+}
+// max(0, a - b)
+FRACTAL_HD inline FExp sub_floor0(const FExp& a, const FExp& b) {
+  if (!less(b, a)) return FExp{0, 0};
+  if (b.m == 0) return a;
+  return fexp(a.m - b.m * pow2(b.e - a.e), a.e);
+}
+FRACTAL_HD inline FExp min(const FExp& a, const FExp& b) { return less(a, b) ? a : b; }
+FRACTAL_HD inline FExp magnitude(const CExp& a) { return fexp(sqrt(a.re * a.re + a.im * a.im), a.e); }
+FRACTAL_HD inline CExp mul(const CExp& a, const CExp& b) {
+  return normalized(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re, a.e + b.e);
+}
+
+// Bilinear approximation (BLA): while |dz| is tiny against |Z_n|, the step is
+// linear, dz_{n+1} = A dz_n + B dc with A = 2 Z_n, B = 1 (Julia: 0), and l such
+// steps compose into one: A = A_y A_x, B = A_y B_x + B_y. Entry (level l, index
+// m) takes reference index n = origin + m 2^l to n + 2^l and is valid while
+// |dz| < r; r of one step is eps |A| (the dropped dz^2 stays below eps |A dz|),
+// r of a merge is min(r_x, max(0, (r_y - |B_x| |dc|max) / |A_x|)).
+struct BlaEntry {
+  CExp a, b;
+  FExp r;
+};
+
+struct BlaView {
+  const BlaEntry* entries = nullptr;  // level after level
+  const int* level_start = nullptr;   // index of each level's first entry
+  const int* level_count = nullptr;
+  int levels = 0;
+  int origin = 0;  // reference index of every level's first entry (Mandelbrot 1, Julia 0)
+};
 
 // The reference orbit as the kernel sees it: Z_0 .. Z_{length-1}. When the
 // reference escaped before max_iter, Z_{length-1} is its first escaped value.
@@ -86,14 +163,33 @@ struct PixelResult {
   float mag2 = 0;           // |z_count|^2 (smooth colouring)
   bool exhausted = false;   // ran past the end of an escaped reference: re-render with another
   std::uint32_t rebases = 0;
+  std::uint32_t skipped = 0;  // iterations done by BLA steps
 };
+
+// The longest valid BLA step at reference index n for |dz| = mag, or null.
+FRACTAL_HD inline const BlaEntry* find_bla(const BlaView& bla, int n, int k, int max_iter, const FExp& mag, int& steps) {
+  if (bla.levels == 0 || n < bla.origin) return nullptr;
+  const int rel = n - bla.origin;
+  int top = bla.levels - 1;  // the highest level whose entries start at n
+  if (rel != 0) top = std::min(top, __builtin_ctz(static_cast<unsigned>(rel)));
+  for (int l = top; l >= 0; --l) {
+    const int m = rel >> l;
+    if (m >= bla.level_count[l] || k + (1 << l) > max_iter) continue;
+    const BlaEntry& e = bla.entries[bla.level_start[l] + m];
+    if (less(mag, e.r)) {
+      steps = 1 << l;
+      return &e;
+    }
+  }
+  return nullptr;
+}
 
 // Below this binary exponent dz stays in CExp; at or above it, double.
 inline constexpr int kDoubleFrom = -900;
 
 // Iterates one pixel. dz0: the pixel's z_0 minus Z_0 (Mandelbrot: 0); dc: the
 // pixel's c minus the reference's c (Julia: 0).
-FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, CExp dz0, CExp dc, int max_iter) {
+FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, const BlaView& bla, CExp dz0, CExp dc, int max_iter) {
   PixelResult out;
   const double dcr = to_double_re(dc), dci = to_double_im(dc);
   int n = 0;
@@ -126,9 +222,17 @@ FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, CExp dz0, CExp dc, i
       ++out.rebases;
       if (ref.escaped) out.exhausted = true;
     }
-    dz = step(ref.re[n], ref.im[n], dz, dc);
-    ++n;
-    ++k;
+    int steps = 0;
+    if (const BlaEntry* e = find_bla(bla, n, k, max_iter, magnitude(dz), steps)) {
+      dz = add(mul(e->a, dz), mul(e->b, dc));
+      n += steps;
+      k += steps;
+      out.skipped += static_cast<std::uint32_t>(steps);
+    } else {
+      dz = step(ref.re[n], ref.im[n], dz, dc);
+      ++n;
+      ++k;
+    }
     wide = dz.e >= kDoubleFrom && !(dz.re == 0 && dz.im == 0);
   }
   // Phase 2: plain double.
@@ -155,6 +259,20 @@ FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, CExp dz0, CExp dc, i
       di = zi - ref.im[0];
       n = 0;
       ++out.rebases;
+    }
+    // A BLA step only where dz is tiny against Z (every valid radius is below
+    // eps |2 Z| <= 2^-50): a cheap test first. No squares here: at 1e-200 they underflow to 0.
+    if (bla.levels > 0 && fabs(dr) + fabs(di) < 0x1p-50) {
+      int steps = 0;
+      if (const BlaEntry* e = find_bla(bla, n, k, max_iter, magnitude(normalized(dr, di, 0)), steps)) {
+        const CExp d = add(mul(e->a, normalized(dr, di, 0)), mul(e->b, dc));
+        dr = to_double_re(d);
+        di = to_double_im(d);
+        n += steps;
+        k += steps;
+        out.skipped += static_cast<std::uint32_t>(steps);
+        continue;
+      }
     }
     const double Zr0 = ref.re[n], Zi0 = ref.im[n];
     const double tr = 2 * Zr0 + dr, ti = 2 * Zi0 + di;

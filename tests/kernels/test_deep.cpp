@@ -169,19 +169,22 @@ TEST_P(DeepAgainstMpfr, CountsMatchThePerPixelReference) {
   ASSERT_EQ(got.scalar, Scalar::deep);
   const int W = body["width"], H = body["height"];
   std::size_t equal = 0;
-  std::uint32_t min_count = UINT32_MAX, max_count = 0;
+  std::uint32_t min_count = UINT32_MAX, max_count = 0, got_min = UINT32_MAX, got_max = 0;
   for (std::size_t i = 0; i < want.size(); ++i) {
     equal += got.counts[i] == want[i];
+    got_min = std::min(got_min, got.counts[i]);
+    got_max = std::max(got_max, got.counts[i]);
     min_count = std::min(min_count, want[i]);
     max_count = std::max(max_count, want[i]);
   }
   const double share = static_cast<double>(equal) / static_cast<double>(want.size());
-  EXPECT_GE(share, 0.99) << equal << " of " << want.size();
+  EXPECT_GE(share, 0.99) << equal << " of " << want.size() << "; rendered counts " << got_min << ".." << got_max;
   EXPECT_LT(largest_wrong_region(got.counts, want, W, H), 16);
   EXPECT_LT(min_count, max_count) << "a view with no structure tests nothing";
   std::cout << GetParam().name << ": " << equal << "/" << want.size() << " equal, counts " << min_count << ".."
             << max_count << ", reference length " << got.stats.reference_length << ", references "
-            << got.stats.references << ", rebases " << got.stats.rebases << ", orbit " << got.stats.orbit_seconds
+            << got.stats.references << ", rebases " << got.stats.rebases << ", BLA skipped "
+            << (got.stats.iterations ? 100.0 * got.stats.bla_skipped / got.stats.iterations : 0) << " %, orbit " << got.stats.orbit_seconds
             << " s, pixels " << got.stats.pixel_seconds << " s\n";
 }
 
