@@ -284,7 +284,8 @@ ParseResult parse_task_spec(const json& body) {
   spec.palette_stops = find_palette("classic")->stops;
   std::set<std::string_view> given;
   // Unknown fields first, in the body's order, so a typo is named even if other fields are bad too.
-  for (const auto& [key, value] : body.items()) {
+  for (const auto& item : body.items()) {
+    const std::string& key = item.key();
     const bool known = std::any_of(table().begin(), table().end(), [&](const FieldRow& r) { return r.info.name == key; });
     if (!known) return fail(invalid(key, "unknown field (see docs/api.md for the accepted fields)"));
   }
