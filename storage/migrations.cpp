@@ -56,8 +56,30 @@ CREATE INDEX idempotency_keys_task_idx ON idempotency_keys (task_id);
 CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
 )sql";
 
-constexpr std::array<Migration, 1> kMigrations{{
+// The quota check reads one counter instead of counting the owner's tasks:
+// users.unfinished = the owner's queued + running tasks, maintained by every
+// TaskRepo transaction that creates tasks or moves them to done, failed,
+// canceled or deleted (under the owner row's lock). Initialised from the
+// tasks table here, inside the migration's transaction; the ALTER TABLE holds
+// users exclusively meanwhile, so no create slips in between.
+// An Idempotency-Key may now name a whole batch: one row per task, by position;
+// batch_size is NULL for a single submission (every row before this version).
+constexpr std::string_view kV2 = R"sql(
+ALTER TABLE users ADD COLUMN unfinished integer NOT NULL DEFAULT 0 CHECK (unfinished >= 0);
+UPDATE users u SET unfinished = c.n
+  FROM (SELECT owner, count(*) AS n FROM tasks WHERE status IN ('queued', 'running') GROUP BY owner) c
+ WHERE u.id = c.owner;
+
+ALTER TABLE idempotency_keys
+  ADD COLUMN position   integer NOT NULL DEFAULT 0 CHECK (position >= 0),
+  ADD COLUMN batch_size integer CHECK (batch_size >= 1);
+ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_pkey;
+ALTER TABLE idempotency_keys ADD PRIMARY KEY (owner, key, position);
+)sql";
+
+constexpr std::array<Migration, 2> kMigrations{{
     {1, "users, tasks, idempotency keys", kV1},
+    {2, "unfinished-task counter per user, batch idempotency keys", kV2},
 }};
 
 int max_version(pqxx::work& tx) {

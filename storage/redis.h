@@ -127,6 +127,10 @@ class TaskQueue {
 
   // XADD <stream> * id <task_id>; returns the entry id. task_id must be a UUID.
   std::string enqueue(std::string_view task_id);
+  // One XADD per task id, in order, in ONE round trip (a Lua script, so the
+  // entries are added together or not at all); returns the entry ids. Every
+  // id must be a UUID. Like enqueue, never resent after an I/O error.
+  std::vector<std::string> enqueue_many(const std::vector<std::string>& task_ids);
   // XREADGROUP ... BLOCK block_ms STREAMS <stream> >: new entries (deliveries 1),
   // empty after block_ms without any. One blocking reader at a time.
   std::vector<StreamEntry> read(std::string_view consumer, std::size_t count, std::chrono::milliseconds block);

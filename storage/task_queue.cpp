@@ -15,6 +15,15 @@ if n == 1 then redis.call('XDEL', KEYS[1], ARGV[2]) end
 return n
 )lua";
 
+// XADD KEYS[1] * id ARGV[i] for every ARGV, in order; returns the entry ids.
+constexpr const char* kEnqueueManyScript = R"lua(
+local ids = {}
+for i = 1, #ARGV do
+  ids[i] = redis.call('XADD', KEYS[1], '*', 'id', ARGV[i])
+end
+return ids
+)lua";
+
 // Resets the idle time of the entries ARGV[3..] that consumer ARGV[2] still owns.
 constexpr const char* kTouchScript = R"lua(
 local held = {}
@@ -116,6 +125,23 @@ std::string TaskQueue::enqueue(std::string_view task_id) {
   std::lock_guard lock(mutex_);
   if (!group_ready_) ensure_group();  // before the first XADD: see ensure_group()
   return conn_.command({"XADD", queue_.stream, "*", "id", std::string(task_id)}).str;
+}
+
+std::vector<std::string> TaskQueue::enqueue_many(const std::vector<std::string>& task_ids) {
+  if (task_ids.empty()) return {};
+  std::vector<std::string> argv{"EVAL", kEnqueueManyScript, "1", queue_.stream};
+  argv.reserve(task_ids.size() + 4);
+  for (const auto& id : task_ids) {
+    if (!is_uuid(id)) throw std::invalid_argument("enqueue_many: not a task id: " + id);
+    argv.push_back(id);
+  }
+  std::lock_guard lock(mutex_);
+  if (!group_ready_) ensure_group();  // before the first XADD: see ensure_group()
+  const RedisReply reply = conn_.command(argv);
+  std::vector<std::string> entry_ids;
+  entry_ids.reserve(reply.elements.size());
+  for (const auto& e : reply.elements) entry_ids.push_back(e.str);
+  return entry_ids;
 }
 
 std::vector<StreamEntry> TaskQueue::read(std::string_view consumer, std::size_t count, std::chrono::milliseconds block) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <set>
 #include <stdexcept>
 
 #include "storage/uuid.h"
@@ -78,6 +80,78 @@ const char* nullable(const std::optional<std::string>& v) { return v ? v->c_str(
 
 double clamp_progress(double p) { return std::clamp(p, 0.0, 1.0); }
 
+// A Postgres array literal, for one array parameter instead of a parameter per
+// element (libpqxx 6 has no array parameters). Every element is quoted and
+// escaped, so any text is safe; nullopt is NULL.
+std::string pg_array(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    if (!items[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : *items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+std::string pg_array(const std::vector<std::string>& items) {
+  return pg_array(std::vector<std::optional<std::string>>(items.begin(), items.end()));
+}
+
+// The quota side of moving tasks out of queued/running: one slot back per task
+// to each owner (an owner listed n times gets n). Owner rows are locked in id
+// order first: transactions that finish tasks of several owners (a worker's
+// batch) cannot deadlock on them.
+void release_slots(pqxx::work& tx, const std::vector<std::string>& owners) {
+  if (owners.empty()) return;
+  if (owners.size() == 1) {
+    tx.exec_params0("UPDATE users SET unfinished = unfinished - 1 WHERE id = $1::uuid", owners.front());
+    return;
+  }
+  std::map<std::string, int> per_owner;
+  for (const auto& o : owners) ++per_owner[o];
+  std::vector<std::string> ids, counts;
+  for (const auto& [o, n] : per_owner) {
+    ids.push_back(o);
+    counts.push_back(std::to_string(n));
+  }
+  tx.exec_params("SELECT 1 FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE", pg_array(ids));
+  tx.exec_params0(
+      "UPDATE users u SET unfinished = u.unfinished - d.n"
+      " FROM unnest($1::uuid[], $2::int[]) AS d(id, n) WHERE u.id = d.id",
+      pg_array(ids), pg_array(counts));
+}
+
+// What an idempotency key already names: the stored submission's tasks by position.
+struct PriorSubmission {
+  std::optional<int> batch_size;  // nullopt: a single task
+  std::vector<std::pair<int, TaskRecord>> tasks;
+};
+
+// Whether `s` repeats the submission stored under its key. Tasks deleted since
+// are not compared (they no longer exist); the rest must match by position.
+bool same_submission(const Submission& s, const PriorSubmission& prior) {
+  if (s.batch != prior.batch_size.has_value()) return false;
+  if (s.batch && static_cast<std::size_t>(*prior.batch_size) != s.params.size()) return false;
+  for (const auto& [position, task] : prior.tasks) {
+    if (position < 0 || static_cast<std::size_t>(position) >= s.params.size()) return false;
+    if (task.params != s.params[static_cast<std::size_t>(position)]) return false;
+  }
+  return true;
+}
+
+bool same_submission(const Submission& a, const Submission& b) {
+  return a.batch == b.batch && a.params == b.params;
+}
+
 }  // namespace
 
 std::string_view to_string(TaskStatus status) noexcept {
@@ -99,46 +173,172 @@ std::optional<TaskStatus> parse_task_status(std::string_view text) noexcept {
   return std::nullopt;
 }
 
+void check_submission(const Submission& s) {
+  if (s.params.empty() || s.params.size() > kMaxBatchTasks || (!s.batch && s.params.size() != 1))
+    throw std::invalid_argument("a submission holds one task, or a batch of 1 to " + std::to_string(kMaxBatchTasks));
+  const auto& key = s.idempotency_key;
+  if (key && (key->empty() || key->size() > 255 || key->find('\0') != std::string::npos))
+    throw std::invalid_argument("idempotency key must be 1 to 255 bytes, without NUL");
+}
+
 TaskCreateResult TaskRepo::create(std::string_view owner, const nlohmann::json& params,
                                   std::optional<std::string_view> idempotency_key) {
-  if (idempotency_key && (idempotency_key->empty() || idempotency_key->size() > 255))
-    throw std::invalid_argument("idempotency key must be 1 to 255 bytes");
-  if (!is_uuid(owner)) return {CreateOutcome::unknown_owner, std::nullopt, 0};
-  const std::string o(owner);
-  const std::string params_text = params.dump();
-  const std::optional<std::string> key =
-      idempotency_key ? std::optional<std::string>(std::string(*idempotency_key)) : std::nullopt;
+  Submission s;
+  s.owner = std::string(owner);
+  s.params.push_back(params);
+  if (idempotency_key) s.idempotency_key = std::string(*idempotency_key);
+  SubmissionResult r = std::move(create_many({s}).front());
+  std::optional<TaskRecord> task;
+  if (!r.tasks.empty()) task = std::move(r.tasks.front());
+  return {r.outcome, std::move(task), r.unfinished};
+}
+
+std::vector<SubmissionResult> TaskRepo::create_many(const std::vector<Submission>& submissions) {
+  const std::size_t n = submissions.size();
+  std::vector<std::optional<std::string>> owners(n);  // canonical; nullopt: not a UUID
+  std::vector<std::vector<std::string>> texts(n);     // params as JSON text
+  std::set<std::string> owner_set;
+  std::set<std::pair<std::string, std::string>> key_set;
+  for (std::size_t i = 0; i < n; ++i) {
+    const Submission& s = submissions[i];
+    check_submission(s);
+    owners[i] = canonical_uuid(s.owner);
+    if (!owners[i]) continue;
+    owner_set.insert(*owners[i]);
+    if (s.idempotency_key) key_set.emplace(*owners[i], *s.idempotency_key);
+    for (const auto& p : s.params) texts[i].push_back(p.dump());
+  }
+  std::vector<SubmissionResult> none(n);  // every owner unknown
+  if (owner_set.empty()) return none;
   const std::int64_t quota = options_.max_unfinished_per_user;
 
-  return pool_.transact([&](pqxx::work& tx) -> TaskCreateResult {
-    // Serializes this owner's creates (and nothing else: FK checks take KEY SHARE).
-    if (tx.exec_params("SELECT 1 FROM users WHERE id = $1::uuid FOR NO KEY UPDATE", o).empty())
-      return {CreateOutcome::unknown_owner, std::nullopt, 0};
+  return pool_.transact([&](pqxx::work& tx) {
+    std::vector<SubmissionResult> results(n);
+    // Locks every owner row (in id order) until the commit: this owner's other
+    // creates wait, so its counter and keys cannot change under us.
+    std::map<std::string, std::int64_t> unfinished;
+    for (const auto& row : tx.exec_params(
+             "SELECT id::text, unfinished FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE",
+             pg_array(std::vector<std::string>(owner_set.begin(), owner_set.end()))))
+      unfinished[row[0].as<std::string>()] = row[1].as<std::int64_t>();
 
-    if (key) {
-      const pqxx::result prior = tx.exec_params(
-          "SELECT " + columns("t.") + ", t.params = $3::jsonb "
-          "FROM idempotency_keys k JOIN tasks t ON t.id = k.task_id "
-          "WHERE k.owner = $1::uuid AND k.key = $2",
-          o, *key, params_text);
-      if (!prior.empty()) {
-        const bool same = prior[0][kColumnCount].as<bool>();
-        return {same ? CreateOutcome::existing : CreateOutcome::idempotency_conflict, to_task(prior[0]), 0};
+    std::map<std::pair<std::string, std::string>, PriorSubmission> prior;
+    if (!key_set.empty()) {
+      std::vector<std::string> key_owners, keys;
+      for (const auto& [o, k] : key_set) {
+        key_owners.push_back(o);
+        keys.push_back(k);
+      }
+      for (const auto& row : tx.exec_params(
+               "SELECT " + columns("t.") + ", k.owner::text, k.key, k.position, k.batch_size"
+               " FROM unnest($1::uuid[], $2::text[]) AS q(owner, key)"
+               " JOIN idempotency_keys k ON k.owner = q.owner AND k.key = q.key"
+               " JOIN tasks t ON t.id = k.task_id"
+               " ORDER BY k.owner, k.key, k.position",
+               pg_array(key_owners), pg_array(keys))) {
+        PriorSubmission& p = prior[{row[kColumnCount].as<std::string>(), row[kColumnCount + 1].as<std::string>()}];
+        p.batch_size = optional_field<int>(row[kColumnCount + 3]);
+        p.tasks.emplace_back(row[kColumnCount + 2].as<int>(), to_task(row));
       }
     }
 
-    const std::int64_t unfinished =
-        tx.exec_params1("SELECT count(*) FROM tasks WHERE owner = $1::uuid AND status IN ('queued', 'running')", o)[0]
-            .as<std::int64_t>();
-    if (quota > 0 && unfinished >= quota) return {CreateOutcome::quota_exceeded, std::nullopt, unfinished};
-
-    TaskRecord task = to_task(tx.exec_params1(
-        "INSERT INTO tasks (owner, params) VALUES ($1::uuid, $2::jsonb) RETURNING " + columns(), o, params_text));
-    if (key) {
-      tx.exec_params0("INSERT INTO idempotency_keys (owner, key, task_id) VALUES ($1::uuid, $2, $3::uuid)", o, *key,
-                      task.id);
+    // Decide every submission in order; nothing is written yet.
+    std::vector<std::size_t> creating;                     // submissions to insert
+    std::vector<std::optional<std::size_t>> repeats(n);    // key of an earlier submission of this call
+    std::map<std::pair<std::string, std::string>, std::size_t> created_keys;
+    for (std::size_t i = 0; i < n; ++i) {
+      const Submission& s = submissions[i];
+      SubmissionResult& r = results[i];
+      if (!owners[i] || unfinished.count(*owners[i]) == 0) continue;  // unknown_owner
+      const std::string& o = *owners[i];
+      if (s.idempotency_key) {
+        const std::pair<std::string, std::string> k{o, *s.idempotency_key};
+        if (const auto p = prior.find(k); p != prior.end()) {
+          r.outcome = same_submission(s, p->second) ? CreateOutcome::existing : CreateOutcome::idempotency_conflict;
+          for (const auto& [position, task] : p->second.tasks) r.tasks.push_back(task);
+          continue;
+        }
+        if (const auto c = created_keys.find(k); c != created_keys.end()) {
+          r.outcome = same_submission(s, submissions[c->second]) ? CreateOutcome::existing
+                                                                 : CreateOutcome::idempotency_conflict;
+          repeats[i] = c->second;
+          continue;
+        }
+      }
+      const std::int64_t have = unfinished[o];
+      const auto adding = static_cast<std::int64_t>(s.params.size());
+      r.unfinished = have;
+      if (quota > 0 && have + adding > quota) {
+        r.outcome = CreateOutcome::quota_exceeded;
+        continue;
+      }
+      unfinished[o] = have + adding;
+      r.outcome = CreateOutcome::created;
+      creating.push_back(i);
+      if (s.idempotency_key) created_keys.emplace(std::pair{o, *s.idempotency_key}, i);
     }
-    return {CreateOutcome::created, std::move(task), unfinished};
+    if (creating.empty()) return results;
+
+    // One INSERT for every new task, in submission order (created_at ascends
+    // with it); the ids come from the materialized CTE, so rows map back by n.
+    std::vector<std::string> row_owners, row_params;
+    for (std::size_t i : creating) {
+      for (const auto& text : texts[i]) {
+        row_owners.push_back(*owners[i]);
+        row_params.push_back(text);
+      }
+    }
+    const pqxx::result inserted = tx.exec_params(
+        "WITH v AS MATERIALIZED ("
+        "  SELECT gen_random_uuid() AS id, owner, params::jsonb AS params, n"
+        "    FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS v(owner, params, n)),"
+        " ins AS (INSERT INTO tasks (id, owner, params) SELECT id, owner, params FROM v ORDER BY n RETURNING *)"
+        " SELECT " + columns("t.") + " FROM ins t JOIN v ON v.id = t.id ORDER BY v.n",
+        pg_array(row_owners), pg_array(row_params));
+    if (inserted.size() != row_params.size()) throw StorageError("create_many: inserted rows do not match");
+    std::size_t next = 0;
+    for (std::size_t i : creating) {
+      for (std::size_t k = 0; k < texts[i].size(); ++k) results[i].tasks.push_back(to_task(inserted[next++]));
+    }
+
+    // Keys: one row per task of the submission, by position.
+    std::vector<std::string> key_owners, keys, task_ids, positions;
+    std::vector<std::optional<std::string>> sizes;
+    for (std::size_t i : creating) {
+      const Submission& s = submissions[i];
+      if (!s.idempotency_key) continue;
+      for (std::size_t k = 0; k < results[i].tasks.size(); ++k) {
+        key_owners.push_back(*owners[i]);
+        keys.push_back(*s.idempotency_key);
+        task_ids.push_back(results[i].tasks[k].id);
+        positions.push_back(std::to_string(k));
+        sizes.push_back(s.batch ? std::optional<std::string>(std::to_string(s.params.size())) : std::nullopt);
+      }
+    }
+    if (!keys.empty()) {
+      tx.exec_params0(
+          "INSERT INTO idempotency_keys (owner, key, task_id, position, batch_size)"
+          " SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::int[], $5::int[])",
+          pg_array(key_owners), pg_array(keys), pg_array(task_ids), pg_array(positions), pg_array(sizes));
+    }
+
+    // The counters: owner rows are locked already, so one statement.
+    std::vector<std::string> counted_owners, added;
+    std::map<std::string, std::int64_t> per_owner;
+    for (std::size_t i : creating) per_owner[*owners[i]] += static_cast<std::int64_t>(submissions[i].params.size());
+    for (const auto& [o, k] : per_owner) {
+      counted_owners.push_back(o);
+      added.push_back(std::to_string(k));
+    }
+    tx.exec_params0(
+        "UPDATE users u SET unfinished = u.unfinished + d.n"
+        " FROM unnest($1::uuid[], $2::int[]) AS d(id, n) WHERE u.id = d.id",
+        pg_array(counted_owners), pg_array(added));
+
+    for (std::size_t i = 0; i < n; ++i) {
+      if (repeats[i]) results[i].tasks = results[*repeats[i]].tasks;
+    }
+    return results;
   });
 }
 
@@ -190,7 +390,39 @@ std::optional<TaskRecord> TaskRepo::remove(std::string_view owner, std::string_v
         "DELETE FROM tasks WHERE id = $1::uuid AND owner = $2::uuid RETURNING " + columns(), std::string(id),
         std::string(owner));
     if (r.empty()) return std::nullopt;
-    return to_task(r[0]);
+    TaskRecord gone = to_task(r[0]);
+    if (!is_finished(gone.status)) release_slots(tx, {gone.owner});
+    return gone;
+  });
+}
+
+std::optional<CancelResult> TaskRepo::cancel(std::string_view owner, std::string_view id) {
+  if (!is_uuid(owner) || !is_uuid(id)) return std::nullopt;
+  return pool_.transact([&](pqxx::work& tx) -> std::optional<CancelResult> {
+    const pqxx::result r = tx.exec_params(
+        "UPDATE tasks SET status = 'canceled', finished_at = now(), error = NULL"
+        " WHERE id = $1::uuid AND owner = $2::uuid AND status IN ('queued', 'running')"
+        " RETURNING " + columns(),
+        std::string(id), std::string(owner));
+    if (!r.empty()) {
+      TaskRecord task = to_task(r[0]);
+      release_slots(tx, {task.owner});
+      return CancelResult{std::move(task), true};
+    }
+    const pqxx::result now = tx.exec_params(
+        "SELECT " + columns() + " FROM tasks WHERE id = $1::uuid AND owner = $2::uuid", std::string(id),
+        std::string(owner));
+    if (now.empty()) return std::nullopt;
+    return CancelResult{to_task(now[0]), false};
+  });
+}
+
+std::optional<std::int64_t> TaskRepo::unfinished(std::string_view owner) {
+  if (!is_uuid(owner)) return std::nullopt;
+  return pool_.transact([&](pqxx::work& tx) -> std::optional<std::int64_t> {
+    const pqxx::result r = tx.exec_params("SELECT unfinished FROM users WHERE id = $1::uuid", std::string(owner));
+    if (r.empty()) return std::nullopt;
+    return r[0][0].as<std::int64_t>();
   });
 }
 
@@ -228,14 +460,20 @@ ClaimResult claim_in(pqxx::work& tx, const std::string& id, std::string_view wor
   return {ClaimStatus::not_claimable, to_task(now[0])};
 }
 
-bool done_in(pqxx::work& tx, const std::string& id, const RenderOutcome& o) {
+// Marks one task done; the owner of a task that left queued/running goes to
+// `released` (its quota slot is given back by the caller, after the task rows).
+bool done_in(pqxx::work& tx, const std::string& id, const RenderOutcome& o, std::vector<std::string>& released) {
   const pqxx::result r = tx.exec_params(
       "UPDATE tasks SET status = 'done', progress = 1, finished_at = now(), error = NULL,"
       "                 backend = $2, precision_used = $3, iterations = $4, render_ms = $5,"
       "                 file_path = $6, file_size = $7"
-      " WHERE id = $1::uuid AND status IN ('queued', 'running')",
+      " WHERE id = $1::uuid AND status IN ('queued', 'running')"
+      " RETURNING owner::text",
       id, o.backend, o.precision_used, o.iterations, o.render_ms, o.file_path, o.file_size);
-  if (r.affected_rows() == 1) return true;
+  if (!r.empty()) {
+    released.push_back(r[0][0].as<std::string>());
+    return true;
+  }
   const pqxx::result now = tx.exec_params("SELECT status FROM tasks WHERE id = $1::uuid", id);
   return !now.empty() && now[0][0].as<std::string>() == "done";
 }
@@ -309,7 +547,12 @@ std::size_t TaskRepo::set_progress_many(const std::vector<std::pair<std::string,
 
 bool TaskRepo::mark_done(std::string_view id, const RenderOutcome& o) {
   if (!is_uuid(id)) return false;
-  return pool_.transact([&](pqxx::work& tx) { return done_in(tx, std::string(id), o); });
+  return pool_.transact([&](pqxx::work& tx) {
+    std::vector<std::string> released;
+    const bool done = done_in(tx, std::string(id), o, released);
+    release_slots(tx, released);
+    return done;
+  });
 }
 
 std::vector<bool> TaskRepo::mark_done_many(const std::vector<DoneRequest>& requests) {
@@ -317,8 +560,10 @@ std::vector<bool> TaskRepo::mark_done_many(const std::vector<DoneRequest>& reque
     return std::vector<bool>(requests.size(), false);
   return pool_.transact([&](pqxx::work& tx) {
     std::vector<bool> results;
+    std::vector<std::string> released;
     results.reserve(requests.size());
-    for (const DoneRequest& r : requests) results.push_back(is_uuid(r.id) && done_in(tx, r.id, r.outcome));
+    for (const DoneRequest& r : requests) results.push_back(is_uuid(r.id) && done_in(tx, r.id, r.outcome, released));
+    release_slots(tx, released);
     return results;
   });
 }
@@ -331,9 +576,13 @@ bool TaskRepo::finish(std::string_view id, TaskStatus to, std::string_view error
   return pool_.transact([&](pqxx::work& tx) {
     const pqxx::result r = tx.exec_params(
         "UPDATE tasks SET status = $2, finished_at = now(), error = $3"
-        " WHERE id = $1::uuid AND status IN ('queued', 'running')",
+        " WHERE id = $1::uuid AND status IN ('queued', 'running')"
+        " RETURNING owner::text",
         std::string(id), target, nullable(message));
-    if (r.affected_rows() == 1) return true;
+    if (!r.empty()) {
+      release_slots(tx, {r[0][0].as<std::string>()});
+      return true;
+    }
     const pqxx::result now = tx.exec_params("SELECT status FROM tasks WHERE id = $1::uuid", std::string(id));
     return !now.empty() && now[0][0].as<std::string>() == target;
   });

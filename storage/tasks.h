@@ -1,6 +1,12 @@
 // Render tasks: the user-facing side (create with quota and idempotency, get,
-// list, delete) and the worker side (claim, progress, done/failed/canceled).
+// list, cancel, delete) and the worker side (claim, progress, done/failed/canceled).
 // Postgres is the source of truth; every method is one transaction.
+//
+// Quota counter: users.unfinished is the owner's queued + running tasks. Every
+// method that creates tasks or moves them out of queued/running (done, failed,
+// canceled, deleted) updates it in the same transaction, under the owner row's
+// lock; owner rows are always locked after task rows and in id order, so
+// concurrent transactions cannot deadlock on them.
 #pragma once
 
 #include <cstdint>
@@ -49,11 +55,14 @@ struct StatusCounts {
   std::int64_t total() const noexcept { return queued + running + done + failed + canceled; }
 };
 
+// Most tasks one submission (POST /add {"tasks": [...]}) may hold.
+inline constexpr std::size_t kMaxBatchTasks = 1000;
+
 enum class CreateOutcome {
-  created,               // new task (and idempotency key, if one was given)
-  existing,              // the key was used before with the same params: that task
-  idempotency_conflict,  // the key was used before with other params: that task, nothing created
-  quota_exceeded,        // the owner already has max_unfinished queued/running tasks
+  created,               // new task(s) (and idempotency key, if one was given)
+  existing,              // the key was used before for the same submission: its task(s)
+  idempotency_conflict,  // the key was used before for another submission: its task(s), nothing created
+  quota_exceeded,        // the new tasks would take the owner past max_unfinished queued/running tasks
   unknown_owner,         // no such user
 };
 
@@ -61,6 +70,31 @@ struct TaskCreateResult {
   CreateOutcome outcome;
   std::optional<TaskRecord> task;   // set for created, existing, idempotency_conflict
   std::int64_t unfinished = 0;      // the owner's queued + running tasks before this call
+};
+
+// One submission of create_many: one task, or a batch that is created whole or not at all.
+struct Submission {
+  std::string owner;
+  std::vector<nlohmann::json> params;          // 1 (single) or 1 to kMaxBatchTasks (batch), in order
+  bool batch = false;                          // a batch of one is another submission than a single task
+  std::optional<std::string> idempotency_key;  // 1-255 bytes; covers the whole submission
+};
+
+// Throws std::invalid_argument unless create_many accepts `s`: 1 task (single)
+// or 1 to kMaxBatchTasks (batch), a key of 1-255 bytes without NUL.
+void check_submission(const Submission& s);
+
+struct SubmissionResult {
+  CreateOutcome outcome = CreateOutcome::unknown_owner;
+  // created, existing: the submission's tasks in order (a replayed batch lists
+  // those not deleted since); idempotency_conflict: the tasks the key names.
+  std::vector<TaskRecord> tasks;
+  std::int64_t unfinished = 0;  // the owner's queued + running tasks before this submission
+};
+
+struct CancelResult {
+  TaskRecord task;        // the record after the call
+  bool canceled = false;  // true: it was queued or running and is canceled now
 };
 
 struct TaskListQuery {
@@ -119,14 +153,30 @@ class TaskRepo {
   // Inserts a queued task and, with a key, the idempotency key, atomically. The
   // owner's row is locked for the duration, so concurrent creates of one user
   // are serialized: the quota cannot be overrun and a key maps to one task.
+  // create_many with one single-task submission.
   [[nodiscard]] TaskCreateResult create(std::string_view owner, const nlohmann::json& params,
                                         std::optional<std::string_view> idempotency_key = std::nullopt);
+  // Many submissions, of any owners, in ONE transaction: one multi-row INSERT,
+  // one commit (the server's group commit). Each submission gets its own
+  // result, in order, as if it had been made alone in that order: its key is
+  // looked up first (among earlier submissions of this call too), then the
+  // owner's quota is checked for all of its tasks at once. A refusal never
+  // affects the other submissions. The owners' rows are locked (in id order)
+  // until the commit. Throws std::invalid_argument for a malformed submission
+  // (no params, a single with several, over kMaxBatchTasks, a bad key).
+  [[nodiscard]] std::vector<SubmissionResult> create_many(const std::vector<Submission>& submissions);
   std::optional<TaskRecord> get(std::string_view owner, std::string_view id);
   TaskPage list(std::string_view owner, const TaskListQuery& query = {});
   // Deletes the task (and its idempotency key) and returns what it was, so the
   // caller can remove its file and stop its render; nullopt if not the owner's.
   std::optional<TaskRecord> remove(std::string_view owner, std::string_view id);
+  // Queued/running -> canceled; a finished task is returned unchanged. A worker
+  // rendering it stops at its next progress update (the task is no longer
+  // running) and writes nothing. nullopt if not the owner's.
+  std::optional<CancelResult> cancel(std::string_view owner, std::string_view id);
   StatusCounts count_by_status(std::string_view owner);
+  // The owner's quota counter (users.unfinished); nullopt for an unknown owner.
+  std::optional<std::int64_t> unfinished(std::string_view owner);
 
   // --- worker / operations side ---
 

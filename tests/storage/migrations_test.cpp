@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 #include <vector>
 
@@ -65,6 +66,46 @@ TEST(Migrations, ConcurrentStartUpsApplyEachVersionOnce) {
     applied += reports[i].applied.size();
   }
   EXPECT_EQ(applied, migrations().size());
+}
+
+TEST(Migrations, Version2CountsEachUsersUnfinishedTasks) {
+  // A database at version 1 with tasks in every status, as an older build left it.
+  PgPool pool(fresh_database(), 2);
+  pool.transact([](pqxx::work& tx) {
+    tx.exec(std::string(migrations()[0].sql));
+    tx.exec("CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())");
+    tx.exec("INSERT INTO schema_migrations (version, name) VALUES (1, 'v1')");
+    tx.exec("INSERT INTO users (id, username, password_hash) VALUES"
+            " ('00000000-0000-4000-8000-00000000000a', 'a', 'x'),"
+            " ('00000000-0000-4000-8000-00000000000b', 'b', 'x'),"
+            " ('00000000-0000-4000-8000-00000000000c', 'c', 'x')");
+    tx.exec("INSERT INTO tasks (id, owner, params, status) VALUES"
+            " ('10000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-00000000000a', '{}', 'queued'),"
+            " ('10000000-0000-4000-8000-000000000002', '00000000-0000-4000-8000-00000000000a', '{}', 'running'),"
+            " ('10000000-0000-4000-8000-000000000003', '00000000-0000-4000-8000-00000000000a', '{}', 'done'),"
+            " ('10000000-0000-4000-8000-000000000004', '00000000-0000-4000-8000-00000000000b', '{}', 'failed'),"
+            " ('10000000-0000-4000-8000-000000000005', '00000000-0000-4000-8000-00000000000b', '{}', 'canceled'),"
+            " ('10000000-0000-4000-8000-000000000006', '00000000-0000-4000-8000-00000000000b', '{}', 'queued')");
+    tx.exec("INSERT INTO idempotency_keys (owner, key, task_id) VALUES"
+            " ('00000000-0000-4000-8000-00000000000a', 'k', '10000000-0000-4000-8000-000000000001')");
+  });
+  const MigrationReport r = migrate(pool);
+  EXPECT_EQ(r.from_version, 1);
+  EXPECT_NE(std::find(r.applied.begin(), r.applied.end(), 2), r.applied.end());
+  const auto counts = pool.transact([](pqxx::work& tx) {
+    std::vector<int> out;
+    for (const auto& row : tx.exec("SELECT unfinished FROM users ORDER BY username")) out.push_back(row[0].as<int>());
+    return out;
+  });
+  EXPECT_EQ(counts, (std::vector<int>{2, 1, 0}));
+  // An old key names one task at position 0, as a single submission.
+  const auto [position, single] = pool.transact([](pqxx::work& tx) {
+    const pqxx::row row = tx.exec1("SELECT position, batch_size IS NULL FROM idempotency_keys");
+    return std::pair{row[0].as<int>(), row[1].as<bool>()};
+  });
+  EXPECT_EQ(position, 0);
+  EXPECT_TRUE(single);
 }
 
 TEST(Migrations, VersionsAreStrictlyIncreasing) {

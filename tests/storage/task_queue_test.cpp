@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <future>
 #include <set>
 
@@ -280,6 +281,34 @@ TEST(TaskQueue, LostStreamIsRecreatedAndNewEntriesAreDelivered) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].task_id, kTaskB);
   EXPECT_TRUE(worker.pending_for("w2").empty());
+}
+
+TEST(TaskQueue, EnqueueManyAddsEveryIdInOrderInOneCall) {
+  const QueueOptions q = unique_queue();
+  TaskQueue queue(options(), q);
+  EXPECT_TRUE(queue.enqueue_many({}).empty());
+  const std::vector<std::string> entries = queue.enqueue_many({kTaskA, kTaskB, kTaskC});
+  ASSERT_EQ(entries.size(), 3u);
+  const auto got = queue.read("w1", 10, 100ms);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(ids_of(got), entries);
+  EXPECT_EQ(got[0].task_id, kTaskA);
+  EXPECT_EQ(got[1].task_id, kTaskB);
+  EXPECT_EQ(got[2].task_id, kTaskC);
+  // A thousand at once (a full batch), on a fresh stream.
+  TaskQueue fresh(options(), unique_queue());
+  std::vector<std::string> many;
+  for (int i = 0; i < 1000; ++i) {
+    char id[37];
+    std::snprintf(id, sizeof id, "0b9e7c2a-3a53-4c9b-9a43-%012d", i);
+    many.push_back(id);
+  }
+  EXPECT_EQ(fresh.enqueue_many(many).size(), 1000u);
+  EXPECT_EQ(fresh.depth().length, 1000);
+  EXPECT_EQ(fresh.task_ids().size(), 1000u);
+  // One bad id and nothing is sent.
+  EXPECT_THROW(fresh.enqueue_many({kTaskA, "not-a-uuid"}), std::invalid_argument);
+  EXPECT_EQ(fresh.depth().length, 1000);
 }
 
 TEST(TaskQueue, EnqueueRejectsWhatIsNotATaskId) {

@@ -504,6 +504,296 @@ TEST(TaskRepo, MalformedIdsFindNothing) {
   EXPECT_EQ(repo.get(owner, upper)->id, t.id);
 }
 
+// The quota counter agrees with the tasks table.
+void expect_counter_right(TaskRepo& repo, const std::string& owner) {
+  EXPECT_EQ(repo.unfinished(owner), repo.count_by_status(owner).unfinished());
+}
+
+Submission single(const std::string& owner, const json& p, std::optional<std::string> key = std::nullopt) {
+  return Submission{owner, {p}, false, std::move(key)};
+}
+
+Submission batch(const std::string& owner, std::vector<json> ps, std::optional<std::string> key = std::nullopt) {
+  return Submission{owner, std::move(ps), true, std::move(key)};
+}
+
+std::vector<std::string> ids_of(const std::vector<TaskRecord>& tasks) {
+  std::vector<std::string> ids;
+  for (const auto& t : tasks) ids.push_back(t.id);
+  return ids;
+}
+
+TEST(TaskRepo, CreateManyGivesEverySubmissionItsOwnOutcome) {
+  TaskRepo repo(shared_pool(), {.max_unfinished_per_user = 3});
+  const std::string a = make_user(shared_pool());
+  const std::string b = make_user(shared_pool());
+  const std::string full = make_user(shared_pool());
+  ASSERT_EQ(repo.create_many({batch(full, {params(1), params(2), params(3)})})[0].outcome, CreateOutcome::created);
+  const std::vector<Submission> group{
+      single(a, params(1)),                                       // 0 created
+      batch(b, {params(1), params(2)}, "kb"),                     // 1 created
+      single(a, params(2), "ka"),                                 // 2 created
+      single(a, params(2), "ka"),                                 // 3 the same again: 2's task
+      single(a, params(3), "ka"),                                 // 4 same key, other params: conflict
+      batch(b, {params(3), params(4)}),                           // 5 b has 2 of 3: refused whole
+      single(full, params(4)),                                    // 6 quota
+      single("00000000-0000-4000-8000-000000000000", params(1)),  // 7 no such user
+      single("nobody", params(1)),                                // 8 not even an id
+      single(b, params(5)),                                       // 9 b's third
+      batch(b, {params(1), params(2)}, "kb"),                     // 10 1 again
+  };
+  const std::vector<SubmissionResult> r = repo.create_many(group);
+  ASSERT_EQ(r.size(), group.size());
+  const std::vector<CreateOutcome> expected{
+      CreateOutcome::created,        CreateOutcome::created,        CreateOutcome::created,
+      CreateOutcome::existing,       CreateOutcome::idempotency_conflict, CreateOutcome::quota_exceeded,
+      CreateOutcome::quota_exceeded, CreateOutcome::unknown_owner,  CreateOutcome::unknown_owner,
+      CreateOutcome::created,        CreateOutcome::existing};
+  for (std::size_t i = 0; i < r.size(); ++i) EXPECT_EQ(r[i].outcome, expected[i]) << "submission " << i;
+
+  ASSERT_EQ(r[1].tasks.size(), 2u);
+  EXPECT_EQ(r[1].tasks[0].params, params(1));  // in the submission's order
+  EXPECT_EQ(r[1].tasks[1].params, params(2));
+  EXPECT_LT(r[1].tasks[0].created_at, r[1].tasks[1].created_at);
+  EXPECT_EQ(ids_of(r[3].tasks), ids_of(r[2].tasks));
+  EXPECT_EQ(ids_of(r[4].tasks), ids_of(r[2].tasks));
+  EXPECT_EQ(ids_of(r[10].tasks), ids_of(r[1].tasks));
+  EXPECT_TRUE(r[5].tasks.empty());
+  EXPECT_EQ(r[5].unfinished, 2);
+  EXPECT_EQ(r[6].unfinished, 3);
+  EXPECT_EQ(r[0].unfinished, 0);
+  EXPECT_EQ(r[2].unfinished, 1);
+  EXPECT_EQ(r[9].unfinished, 2);
+
+  EXPECT_EQ(repo.count_by_status(a).queued, 2);
+  EXPECT_EQ(repo.count_by_status(b).queued, 3);
+  EXPECT_EQ(repo.count_by_status(full).queued, 3);
+  for (const auto& o : {a, b, full}) expect_counter_right(repo, o);
+  // One transaction: the keys were stored with their tasks.
+  EXPECT_EQ(repo.create(a, params(2), "ka").outcome, CreateOutcome::existing);
+  EXPECT_TRUE(repo.create_many({}).empty());
+  EXPECT_THROW((void)repo.create_many({Submission{a, {}, true, std::nullopt}}), std::invalid_argument);
+  EXPECT_THROW((void)repo.create_many({Submission{a, {params(1), params(2)}, false, std::nullopt}}),
+               std::invalid_argument);
+  EXPECT_THROW((void)repo.create_many({batch(a, std::vector<json>(kMaxBatchTasks + 1, params(1)))}),
+               std::invalid_argument);
+  EXPECT_THROW((void)repo.create_many({single(a, params(1), std::string("a\0b", 3))}), std::invalid_argument);
+}
+
+TEST(TaskRepo, ABatchOverTheQuotaCreatesNothing) {
+  TaskRepo repo(shared_pool(), {.max_unfinished_per_user = 5});
+  const std::string owner = make_user(shared_pool());
+  std::vector<json> six;
+  for (int i = 0; i < 6; ++i) six.push_back(params(i));
+  const auto over = repo.create_many({batch(owner, six)});
+  EXPECT_EQ(over[0].outcome, CreateOutcome::quota_exceeded);
+  EXPECT_EQ(repo.count_by_status(owner).total(), 0);
+  six.pop_back();
+  EXPECT_EQ(repo.create_many({batch(owner, six)})[0].outcome, CreateOutcome::created);
+  EXPECT_EQ(repo.create(owner, params(9)).outcome, CreateOutcome::quota_exceeded);
+  EXPECT_EQ(repo.unfinished(owner), 5);
+  // A thousand tasks in one submission, without a quota.
+  TaskRepo unlimited(shared_pool(), {.max_unfinished_per_user = 0});
+  const std::vector<json> many(kMaxBatchTasks, params(1));
+  const auto big = unlimited.create_many({batch(owner, many, "big")});
+  ASSERT_EQ(big[0].outcome, CreateOutcome::created);
+  const std::vector<std::string> big_ids = ids_of(big[0].tasks);
+  EXPECT_EQ(std::set<std::string>(big_ids.begin(), big_ids.end()).size(), kMaxBatchTasks);
+  EXPECT_EQ(unlimited.create_many({batch(owner, many, "big")})[0].outcome, CreateOutcome::existing);
+  EXPECT_EQ(repo.unfinished(owner), 1005);
+  expect_counter_right(repo, owner);
+}
+
+TEST(TaskRepo, AnIdempotencyKeyCoversAWholeBatch) {
+  TaskRepo repo(shared_pool());
+  const std::string owner = make_user(shared_pool());
+  const std::vector<json> three{params(1), params(2), params(3)};
+  const auto first = repo.create_many({batch(owner, three, "batch-key")})[0];
+  ASSERT_EQ(first.outcome, CreateOutcome::created);
+  const auto again = repo.create_many({batch(owner, three, "batch-key")})[0];
+  EXPECT_EQ(again.outcome, CreateOutcome::existing);
+  EXPECT_EQ(ids_of(again.tasks), ids_of(first.tasks));
+  // Another batch, a reordered one, a shorter one, or a single task under the key: conflicts.
+  for (const Submission& other : {batch(owner, {params(1), params(2), params(4)}, "batch-key"),
+                                  batch(owner, {params(3), params(2), params(1)}, "batch-key"),
+                                  batch(owner, {params(1), params(2)}, "batch-key"),
+                                  single(owner, params(1), "batch-key")}) {
+    const auto r = repo.create_many({other})[0];
+    EXPECT_EQ(r.outcome, CreateOutcome::idempotency_conflict);
+    EXPECT_EQ(ids_of(r.tasks), ids_of(first.tasks));
+  }
+  // A single task's key does not answer a batch of that one task.
+  ASSERT_EQ(repo.create(owner, params(5), "single-key").outcome, CreateOutcome::created);
+  EXPECT_EQ(repo.create_many({batch(owner, {params(5)}, "single-key")})[0].outcome,
+            CreateOutcome::idempotency_conflict);
+  // Deleted tasks drop out of the replay; once all are gone the key is free.
+  ASSERT_TRUE(repo.remove(owner, first.tasks[1].id));
+  const auto partial = repo.create_many({batch(owner, three, "batch-key")})[0];
+  EXPECT_EQ(partial.outcome, CreateOutcome::existing);
+  EXPECT_EQ(ids_of(partial.tasks), (std::vector<std::string>{first.tasks[0].id, first.tasks[2].id}));
+  ASSERT_TRUE(repo.remove(owner, first.tasks[0].id));
+  ASSERT_TRUE(repo.remove(owner, first.tasks[2].id));
+  const auto fresh = repo.create_many({batch(owner, three, "batch-key")})[0];
+  EXPECT_EQ(fresh.outcome, CreateOutcome::created);
+  EXPECT_EQ(fresh.tasks.size(), 3u);
+  expect_counter_right(repo, owner);
+}
+
+TEST(TaskRepo, TheUnfinishedCounterFollowsEveryTransition) {
+  TaskRepo repo(shared_pool());
+  const std::string owner = make_user(shared_pool());
+  const std::string other = make_user(shared_pool());
+  EXPECT_EQ(repo.unfinished(owner), 0);
+  EXPECT_FALSE(repo.unfinished("00000000-0000-4000-8000-000000000000"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 9; ++i) ids.push_back(create_ok(repo, owner, params(i)).id);
+  const std::string theirs = create_ok(repo, other).id;
+  EXPECT_EQ(repo.unfinished(owner), 9);
+
+  const auto step = [&](int expected) {
+    EXPECT_EQ(repo.unfinished(owner), expected);
+    expect_counter_right(repo, owner);
+    expect_counter_right(repo, other);
+  };
+  ASSERT_EQ(repo.mark_running_many({{ids[0], false}, {ids[1], false}, {ids[2], false}}, "w", "cpu").size(), 3u);
+  step(9);  // queued -> running is still unfinished
+  ASSERT_TRUE(repo.mark_done(ids[0], {"cpu", "double", 1, 1, "0.png", 1}));
+  ASSERT_TRUE(repo.mark_done(ids[0], {"cpu", "double", 1, 1, "0.png", 1}));  // repeated: counted once
+  step(8);
+  // A batch over two owners, one task twice, one already done.
+  const RenderOutcome out{"cpu", "double", 1, 1, "x.png", 1};
+  EXPECT_EQ(repo.mark_done_many({{ids[1], out}, {theirs, out}, {ids[1], out}, {ids[0], out}, {ids[3], out}}),
+            (std::vector<bool>{true, true, true, true, true}));
+  step(6);
+  EXPECT_EQ(repo.unfinished(other), 0);
+  ASSERT_TRUE(repo.mark_failed(ids[2], "boom"));
+  ASSERT_TRUE(repo.mark_failed(ids[2], "again"));
+  step(5);
+  ASSERT_TRUE(repo.mark_canceled(ids[4]));
+  step(4);
+  const auto canceled = repo.cancel(owner, ids[5]);
+  ASSERT_TRUE(canceled);
+  EXPECT_TRUE(canceled->canceled);
+  step(3);
+  EXPECT_FALSE(repo.cancel(owner, ids[5])->canceled);  // already canceled: unchanged
+  step(3);
+  ASSERT_TRUE(repo.remove(owner, ids[6]));  // queued
+  step(2);
+  ASSERT_TRUE(repo.remove(owner, ids[0]));  // done: no slot to give back
+  ASSERT_TRUE(repo.remove(owner, ids[4]));  // canceled: neither
+  step(2);
+  ASSERT_EQ(repo.mark_running(ids[7], "w", "cpu").status, ClaimStatus::claimed);
+  ASSERT_TRUE(repo.remove(owner, ids[7]));  // running
+  step(1);
+  EXPECT_FALSE(repo.mark_done(ids[7], out));  // the worker finds it gone: nothing to give back
+  step(1);
+}
+
+TEST(TaskRepo, CancelIsOwnerScopedAndLeavesFinishedTasksAlone) {
+  TaskRepo repo(shared_pool());
+  const std::string owner = make_user(shared_pool());
+  const std::string mallory = make_user(shared_pool());
+  const TaskRecord queued = create_ok(repo, owner, params(1));
+  const TaskRecord running = create_ok(repo, owner, params(2));
+  const TaskRecord done = create_ok(repo, owner, params(3));
+  ASSERT_EQ(repo.mark_running(running.id, "w", "cpu").status, ClaimStatus::claimed);
+  ASSERT_TRUE(repo.set_progress(running.id, 0.25));
+  ASSERT_TRUE(repo.mark_done(done.id, {"cpu", "double", 1, 1, done.id + ".png", 1}));
+
+  EXPECT_FALSE(repo.cancel(mallory, queued.id));
+  EXPECT_FALSE(repo.cancel(owner, "00000000-0000-4000-8000-000000000000"));
+  EXPECT_FALSE(repo.cancel(owner, "not-a-uuid"));
+  EXPECT_EQ(repo.get_by_id(queued.id)->status, TaskStatus::queued);
+
+  const auto q = repo.cancel(owner, queued.id);
+  ASSERT_TRUE(q);
+  EXPECT_TRUE(q->canceled);
+  EXPECT_EQ(q->task.status, TaskStatus::canceled);
+  EXPECT_TRUE(q->task.finished_at);
+  EXPECT_FALSE(q->task.error);
+  const auto r = repo.cancel(owner, running.id);
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->canceled);
+  EXPECT_EQ(r->task.status, TaskStatus::canceled);
+  EXPECT_DOUBLE_EQ(r->task.progress, 0.25);
+  // The worker side: no more progress, no done, no claim.
+  EXPECT_FALSE(repo.set_progress(running.id, 0.5));
+  EXPECT_FALSE(repo.mark_done(running.id, {"cpu", "double", 1, 1, "r.png", 1}));
+  EXPECT_EQ(repo.mark_running(running.id, "w", "cpu", true).status, ClaimStatus::not_claimable);
+
+  const auto d = repo.cancel(owner, done.id);
+  ASSERT_TRUE(d);
+  EXPECT_FALSE(d->canceled);
+  EXPECT_EQ(d->task.status, TaskStatus::done);
+  EXPECT_EQ(d->task.file_path, done.id + ".png");
+  expect_counter_right(repo, owner);
+  EXPECT_EQ(repo.unfinished(owner), 0);
+}
+
+TEST(TaskRepo, ConcurrentGroupsNeverPassTheQuota) {
+  TaskRepo repo(shared_pool(), {.max_unfinished_per_user = 10});
+  const std::string a = make_user(shared_pool());
+  const std::string b = make_user(shared_pool());
+  constexpr int kThreads = 8;
+  std::latch go(kThreads);
+  std::atomic<int> created_a{0}, created_b{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      go.arrive_and_wait();
+      // Owners in both orders across threads: rows are locked in id order, so no deadlock.
+      std::vector<Submission> group{single(a, params(i)), batch(b, {params(1), params(2)})};
+      if (i % 2) std::swap(group[0], group[1]);
+      for (const auto& r : repo.create_many(group)) {
+        if (r.outcome != CreateOutcome::created) continue;
+        (r.tasks.size() == 1 ? created_a : created_b) += static_cast<int>(r.tasks.size());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(created_a.load(), kThreads);
+  EXPECT_EQ(created_b.load(), 10);
+  EXPECT_EQ(repo.count_by_status(b).queued, 10);
+  expect_counter_right(repo, a);
+  expect_counter_right(repo, b);
+}
+
+TEST(TaskRepo, WorkerBatchesOverTheSameOwnersInOtherOrdersDoNotDeadlock) {
+  TaskRepo repo(shared_pool());
+  const std::string a = make_user(shared_pool());
+  const std::string b = make_user(shared_pool());
+  constexpr int kRounds = 20;
+  std::vector<std::string> as, bs;
+  for (int i = 0; i < 2 * kRounds; ++i) {
+    as.push_back(create_ok(repo, a, params(i)).id);
+    bs.push_back(create_ok(repo, b, params(i)).id);
+  }
+  const RenderOutcome out{"cpu", "double", 1, 1, "x.png", 1};
+  std::latch go(2);
+  std::atomic<int> failures{0};
+  const auto worker = [&](int side) {
+    go.arrive_and_wait();
+    for (int i = 0; i < kRounds; ++i) {
+      const std::size_t k = static_cast<std::size_t>(2 * i + side);
+      try {
+        // One finishes a's task first, the other b's.
+        const auto r = side == 0 ? repo.mark_done_many({{as[k], out}, {bs[k], out}})
+                                 : repo.mark_done_many({{bs[k], out}, {as[k], out}});
+        if (r != std::vector<bool>{true, true}) ++failures;
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << e.what();
+        ++failures;
+      }
+    }
+  };
+  std::thread t0(worker, 0), t1(worker, 1);
+  t0.join();
+  t1.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(repo.unfinished(a), 0);
+  EXPECT_EQ(repo.unfinished(b), 0);
+}
+
 TEST(TaskStatusNames, RoundTrip) {
   for (TaskStatus s : {TaskStatus::queued, TaskStatus::running, TaskStatus::done, TaskStatus::failed,
                        TaskStatus::canceled})
