@@ -137,6 +137,14 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ->envname("FRACTAL_PNG_COMPRESSION")
       ->check(CLI::Range(0, 9))
       ->capture_default_str();
+  app.add_option("--tile-batch", o.tile_batch, "tiles taken from the tiles stream and rendered in one call at most")
+      ->envname("FRACTAL_TILE_BATCH")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  app.add_option("--tile-stream", o.tile_queue.prefix, "Redis tiles stream (and key prefix) of the interactive lane")
+      ->envname("FRACTAL_TILE_STREAM")
+      ->capture_default_str();
+  app.add_flag("--no-tiles{false}", o.tiles, "do not serve the interactive tile lane (tasks only)");
   app.add_option("--drain-timeout", drain_s, "seconds renders may go on after SIGTERM before they are handed back")
       ->envname("FRACTAL_DRAIN_TIMEOUT")
       ->check(CLI::Range(0.0, 86400.0))

@@ -85,6 +85,8 @@ WorkerCounters Worker::counters() const {
                         c.claims_lost.load()};
 }
 
+TileCounters Worker::tile_counters() const { return started_.load() && tiles_ ? tiles_->counters() : TileCounters{}; }
+
 void Worker::stop() noexcept {
   bool expected = false;
   if (stopping_.compare_exchange_strong(expected, true)) {
@@ -132,6 +134,15 @@ void Worker::run() {
     return;
   }
   encode_ = std::make_unique<EncodePool>(options_.encode_threads);
+  std::thread tile_thread;
+  if (options_.tiles) {
+    // A renderer of its own: a tile never waits for the task render in progress.
+    std::shared_ptr<Renderer> tile_renderer =
+        options_.tile_renderer ? options_.tile_renderer
+                               : std::shared_ptr<Renderer>(make_renderer(options_.backend, {.threads = options_.threads}));
+    tiles_ = std::make_unique<TileLane>(options_, std::move(tile_renderer));
+    tile_thread = std::thread([this] { tiles_->run(stopping_); });
+  }
   std::thread progress([this] { progress_loop(); });
   std::thread keepalive([this] { keepalive_loop(); });
   std::thread reconciler([this] { reconcile_loop(); });
@@ -145,6 +156,7 @@ void Worker::run() {
     spdlog::critical("event=worker_error worker={}", log_value(options_.name));
   }
   stop();
+  if (tile_thread.joinable()) tile_thread.join();
   encode_->finish();  // the output stage drains; keep-alive still runs meanwhile
   background_stop_ = true;
   { std::lock_guard lock(wake_mutex_); }

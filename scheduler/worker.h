@@ -34,6 +34,7 @@
 #include "scheduler/encode_pool.h"
 #include "scheduler/in_flight.h"
 #include "scheduler/render_lease.h"
+#include "scheduler/tile_lane.h"
 #include "scheduler/worker_options.h"
 #include "storage/image_store.h"
 #include "storage/metrics_store.h"
@@ -80,6 +81,8 @@ class Worker {
   [[nodiscard]] std::string backend() const;                              // Renderer::name() once started
   [[nodiscard]] WorkerCounters counters() const;
   [[nodiscard]] std::size_t in_flight() const { return in_flight_.size(); }
+  // The interactive lane's figures (zero when it is off or not started).
+  [[nodiscard]] TileCounters tile_counters() const;
 
  private:
   struct Incoming {
@@ -167,6 +170,7 @@ class Worker {
   InFlight in_flight_;
   std::vector<Incoming> backlog_;  // render thread only
   std::unique_ptr<EncodePool> encode_;
+  std::unique_ptr<TileLane> tiles_;  // the interactive lane (tile_lane.h), set before started_
   Counters counters_;
 
   std::atomic<bool> started_{false};

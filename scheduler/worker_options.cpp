@@ -36,6 +36,7 @@ std::string WorkerOptions::validate() const {
   if (encode_threads < 1 || encode_threads > 64) return "--encode-threads must be 1-64";
   if (png_compression < 0 || png_compression > 9) return "--png-compression must be 0-9";
   if (drain_timeout.count() < 0) return "--drain-timeout must be >= 0";
+  if (tile_batch < 1 || tile_batch > 1024) return "--tile-batch must be 1-1024";
   return {};
 }
 

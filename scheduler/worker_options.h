@@ -12,6 +12,7 @@
 
 #include "kernels/renderer.h"
 #include "storage/redis.h"
+#include "storage/tile_queue.h"
 
 namespace fractal::scheduler {
 
@@ -47,6 +48,14 @@ struct WorkerOptions {
   std::uint64_t group_memory_budget = std::uint64_t{2} << 30;
   // Rendered images waiting for the encoder; the next render waits above this.
   std::uint64_t max_pending_encode_bytes = std::uint64_t{1} << 30;
+
+  // The interactive tile lane (scheduler/tile_lane.h): a thread of its own with
+  // its own renderer, so tiles never wait behind task renders.
+  bool tiles = true;
+  storage::TileQueueOptions tile_queue;
+  std::size_t tile_batch = 64;          // tiles taken (and rendered in one call) at most at once
+  Millis tile_gather{2};                // after the first tile, wait this long for more to join its batch
+  std::shared_ptr<Renderer> tile_renderer;  // used instead of a second make_renderer when set (tests)
 
   // Derived timings.
   [[nodiscard]] Millis touch_interval() const;      // claim keep-alive and lease refresh: claim_timeout / 3

@@ -116,6 +116,49 @@ TEST_F(SchedulerTest, DeletingARunningTaskStopsItsRenderWithinASecond) {
   EXPECT_TRUE(wait_status(next, TaskStatus::done, 20s));
 }
 
+TEST_F(SchedulerTest, CancelingARunningTaskStopsItsRenderAndLeavesNoFile) {
+  // 4.8e11 iterations: minutes of work unless stopped.
+  const std::string id = submit(interior_params(800, 600, 1'000'000));
+  Worker& w = start_worker(options("w1"));
+  ASSERT_TRUE(wait_until([&] {
+    const auto t = find(id);
+    return t && t->status == TaskStatus::running && t->progress > 0;
+  }, 30s));
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto canceled = repo_->cancel(owner_, id);  // the server's POST /tasks/<id>/cancel
+  ASSERT_TRUE(canceled && canceled->canceled);
+  ASSERT_TRUE(wait_until([&] { return w.counters().tasks_canceled == 1; }, 5s));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1500ms);
+  EXPECT_TRUE(wait_until([&] { return w.in_flight() == 0 && queue_->depth().length == 0; }, 5s));
+  EXPECT_TRUE(files_of(id).empty());
+  EXPECT_EQ(w.counters().tasks_rendered, 0);
+  // The task stays canceled, its progress where the render stopped; its quota slot is free.
+  const auto t = get(id);
+  EXPECT_EQ(t.status, TaskStatus::canceled);
+  EXPECT_GT(t.progress, 0.0);
+  EXPECT_FALSE(t.file_path);
+  EXPECT_EQ(repo_->unfinished(owner_), 0);
+
+  const std::string next = submit(small_params());
+  EXPECT_TRUE(wait_status(next, TaskStatus::done, 20s));
+  EXPECT_EQ(repo_->unfinished(owner_), 0);
+}
+
+TEST_F(SchedulerTest, SkipsATaskCanceledWhileQueued) {
+  const std::string gone = submit(small_params());
+  const std::string kept = submit(small_params());
+  ASSERT_TRUE(repo_->cancel(owner_, gone));
+  Worker& w = start_worker(options("w1"));
+  ASSERT_TRUE(wait_status(kept, TaskStatus::done, 20s));
+  EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s)) << "the canceled task's entry is acked";
+  EXPECT_EQ(get(gone).status, TaskStatus::canceled);
+  EXPECT_EQ(get(gone).attempts, 0);
+  EXPECT_TRUE(files_of(gone).empty());
+  EXPECT_EQ(w.counters().tasks_skipped, 1);
+  EXPECT_EQ(w.counters().tasks_rendered, 1);
+  EXPECT_EQ(repo_->unfinished(owner_), 0);
+}
+
 TEST_F(SchedulerTest, TaskWithBadParamsFailsCleanly) {
   const auto before = metrics();
   const std::string zero_width = create_task({{"width", 0}});
