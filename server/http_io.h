@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -35,6 +36,11 @@ struct Reply {
   std::string content_type;  // empty when there is no body
   HeaderList headers;
   std::optional<FileReply> file;
+  // Set by a handler whose answer needs a long wait (a tile render): the
+  // dispatcher runs it on a waiter thread and sends what it returns (or the
+  // error it throws), so the Pistache thread is free at once. It must not
+  // touch the request: copy what it needs.
+  std::function<Reply()> deferred;
 };
 
 [[nodiscard]] Reply json_reply(int status, const nlohmann::json& body, HeaderList headers = {});

@@ -64,6 +64,55 @@ MetricFamily single_gauge(std::string name, std::string help, double value) {
   return f;
 }
 
+MetricFamily local_histogram(std::string name, std::string help, const TileStats::Histogram& h) {
+  storage::HistogramSnapshot snap;
+  std::int64_t running = 0;
+  for (std::size_t b = 0; b < TileStats::kBounds.size(); ++b) {
+    running += h.buckets[b].load();
+    snap.buckets.emplace_back(TileStats::kBounds[b], running);
+  }
+  snap.count = h.count.load();
+  snap.sum = h.sum.load();
+  return histogram(std::move(name), std::move(help), snap);
+}
+
+// The tile lane: this server's answers and latencies, the shared cache and
+// the workers' tile renders (Redis).
+void append_tile_metrics(Services& s, std::vector<MetricFamily>& families) {
+  MetricFamily answers = family("fractal_tile_requests_total", "Tile requests answered by this server, by outcome",
+                                MetricType::Counter);
+  const std::pair<const char*, TileOutcome> outcomes[] = {
+      {"hit", TileOutcome::hit},   {"miss", TileOutcome::miss},         {"not_modified", TileOutcome::not_modified},
+      {"busy", TileOutcome::busy}, {"too_many", TileOutcome::too_many}, {"failed", TileOutcome::failed}};
+  for (const auto& [name, o] : outcomes) {
+    ClientMetric m = counter(static_cast<double>(s.tile_stats.count(o)));
+    m.label = {{"outcome", name}};
+    answers.metric.push_back(std::move(m));
+  }
+  families.push_back(std::move(answers));
+  families.push_back(local_histogram("fractal_tile_hit_seconds", "Time to answer a tile from the cache",
+                                     s.tile_stats.hit_latency()));
+  families.push_back(local_histogram("fractal_tile_miss_seconds", "Time to answer a tile that had to be rendered",
+                                     s.tile_stats.miss_latency()));
+  const storage::TileCacheStats c = s.tile_queue.stats();
+  const storage::TileWorkerStats w = s.tile_queue.worker_stats();
+  families.push_back(single_gauge("fractal_tile_cache_bytes", "PNG bytes held by the shared tile cache",
+                                  static_cast<double>(c.bytes)));
+  families.push_back(single_gauge("fractal_tile_cache_entries", "Tiles held by the shared tile cache",
+                                  static_cast<double>(c.entries)));
+  families.push_back(single_gauge("fractal_tile_queue_depth", "Tile renders waiting in the tiles stream",
+                                  static_cast<double>(c.queue_depth)));
+  families.push_back(single_counter("fractal_tiles_rendered_total", "Tiles rendered by the workers",
+                                    static_cast<double>(w.rendered)));
+  families.push_back(single_counter("fractal_tiles_dropped_total",
+                                    "Tile renders dropped by a worker because their requester had given up",
+                                    static_cast<double>(w.dropped)));
+  families.push_back(single_counter("fractal_tiles_failed_total", "Tile renders that failed in a worker",
+                                    static_cast<double>(w.failed)));
+  families.push_back(histogram("fractal_tile_batch_size", "Tiles rendered in one render call", w.batch_size));
+  families.push_back(histogram("fractal_tile_render_seconds", "Render time of one batch of tiles", w.render_seconds));
+}
+
 }  // namespace
 
 struct HttpMetrics::Impl {
@@ -144,6 +193,7 @@ std::string HttpMetrics::render(Services& s) const {
         single_counter("fractal_iterations_total", "Escape-loop iterations computed by the workers", m.iterations));
     families.push_back(single_gauge("fractal_workers_alive", "Workers with a recent heartbeat",
                                     static_cast<double>(s.metrics.workers_alive())));
+    append_tile_metrics(s, families);
     up.metric.push_back(gauge(1, {{"service", "redis"}}));
   } catch (const std::exception& e) {
     spdlog::warn("event=metrics_source_down source=redis error=\"{}\"", log_value(e.what()));

@@ -70,6 +70,22 @@ void Router::add(Pistache::Http::Method method, std::string pattern, RouteHandle
   routes_.push_back(Route{method, std::move(pattern), std::move(handler)});
 }
 
+bool Router::wrap(Pistache::Http::Method method, std::string_view pattern,
+                  std::function<Reply(RequestContext&, const RouteHandler&)> wrapper) {
+  for (auto& r : routes_) {
+    if (r.method != method || r.pattern != pattern) continue;
+    r.handler = [inner = std::move(r.handler), wrapper = std::move(wrapper)](RequestContext& ctx) {
+      return wrapper(ctx, inner);
+    };
+    return true;
+  }
+  return false;
+}
+
+void Router::set_fallback(std::string label, RouteHandler handler) {
+  fallback_ = Route{Pistache::Http::Method::Get, std::move(label), std::move(handler)};
+}
+
 RouteMatch Router::match(Pistache::Http::Method method, std::string_view path) const {
   RouteMatch m;
   for (const auto& r : routes_) {
@@ -83,6 +99,9 @@ RouteMatch Router::match(Pistache::Http::Method method, std::string_view path) c
     }
     m.allowed.push_back(r.method);
   }
+  if (fallback_ && m.allowed.empty() &&
+      (method == Pistache::Http::Method::Get || method == Pistache::Http::Method::Head))
+    m.route = &*fallback_;
   return m;
 }
 

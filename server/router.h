@@ -9,6 +9,7 @@
 #include <pistache/http_defs.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,11 +37,19 @@ class Router {
  public:
   // Throws std::logic_error for a duplicate (method, pattern).
   void add(Pistache::Http::Method method, std::string pattern, RouteHandler handler);
+  // Replaces the handler of (method, pattern) by `wrapper`, which gets the
+  // previous handler to call; false when no such route exists.
+  bool wrap(Pistache::Http::Method method, std::string_view pattern,
+            std::function<Reply(RequestContext&, const RouteHandler&)> wrapper);
+  // The handler of GET and HEAD requests no route matches (the web client);
+  // `label` is its metrics label. API routes always win.
+  void set_fallback(std::string label, RouteHandler handler);
   [[nodiscard]] RouteMatch match(Pistache::Http::Method method, std::string_view path) const;
   [[nodiscard]] const std::vector<Route>& routes() const noexcept { return routes_; }
 
  private:
   std::vector<Route> routes_;
+  std::optional<Route> fallback_;
 };
 
 [[nodiscard]] std::string_view method_name(Pistache::Http::Method method);

@@ -17,6 +17,9 @@
 #include "server/router.h"
 #include "server/services.h"
 #include "server/tasks_resource.h"
+#include "server/tiles_resource.h"
+#include "server/waiter_pool.h"
+#include "server/web_resource.h"
 #include "storage/migrations.h"
 
 namespace fractal::server {
@@ -38,6 +41,14 @@ storage::PgPoolOptions pg_options(const ServerOptions& o) {
   p.size = o.pg_pool_size > 0 ? o.pg_pool_size : static_cast<std::size_t>(std::max(1, o.threads)) + 2;
   p.statement_timeout = std::chrono::seconds(15);  // a stuck query must not hold a handler thread forever
   return p;
+}
+
+SubmitBatcherOptions submit_options(const ServerOptions& o, const storage::PgPool& pool) {
+  SubmitBatcherOptions b;
+  b.executors = o.submit_executors > 0 ? o.submit_executors : std::max<std::size_t>(1, pool.size() / 2);
+  b.max_group = o.submit_max_group;
+  b.window = o.submit_window;
+  return b;
 }
 
 std::string next_request_id() {
@@ -85,7 +96,8 @@ class DynamicHeader final : public Http::Header::Header {
 // and the one place where exceptions become JSON errors.
 class Dispatcher final : public RequestSink {
  public:
-  Dispatcher(Router router, HttpMetrics& metrics) : router_(std::move(router)), metrics_(metrics) {}
+  Dispatcher(Router router, HttpMetrics& metrics, int waiter_threads)
+      : router_(std::move(router)), metrics_(metrics), waiters_(waiter_threads) {}
 
   void on_request(const Http::Request& request, Http::ResponseWriter response) noexcept override {
     in_flight_.fetch_add(1);
@@ -97,15 +109,46 @@ class Dispatcher final : public RequestSink {
     } catch (...) {
       reply = reply_for_current_exception();
     }
-    const std::string id = next_request_id();
-    reply.headers.emplace_back("X-Request-Id", id);
-    write(reply, response, request.method() == Http::Method::Head);
-    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    const bool head = request.method() == Http::Method::Head;
     const std::string_view method = method_name(request.method());
+    if (reply.deferred) {
+      // The long wait runs on a waiter thread; this Pistache thread goes on.
+      // Pistache queues writes from other threads to the connection's reactor.
+      try {
+        auto shared = std::make_shared<Http::ResponseWriter>(std::move(response));
+        waiters_.submit([this, deferred = std::move(reply.deferred), shared, started, route, method, head,
+                         path = request.resource()]() mutable {
+          Reply later;
+          try {
+            later = deferred();
+          } catch (...) {
+            later = reply_for_current_exception();
+          }
+          complete(later, *shared, started, route, method, path, head);
+        });
+        return;
+      } catch (...) {
+        reply = reply_for_current_exception();
+        reply.deferred = nullptr;
+      }
+    }
+    complete(reply, response, started, route, method, request.resource(), head);
+  }
+
+  // Writes the reply, records metrics and the log line, ends the request.
+  void complete(Reply& reply, Http::ResponseWriter& response, Clock::time_point started, const std::string& route,
+                std::string_view method, const std::string& path, bool head) noexcept {
+    const std::string id = next_request_id();
+    try {
+      reply.headers.emplace_back("X-Request-Id", id);
+    } catch (...) {
+    }
+    write(reply, response, head);
+    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
     try {
       metrics_.observe(route, method, reply.status, seconds);
       spdlog::info("event=request id={} method={} path=\"{}\" route={} status={} ms={:.1f}", id, method,
-                   log_value(request.resource()), route, reply.status, seconds * 1000);
+                   log_value(path), route, reply.status, seconds * 1000);
     } catch (...) {
     }
     in_flight_.fetch_sub(1);
@@ -171,6 +214,7 @@ class Dispatcher final : public RequestSink {
   Router router_;
   HttpMetrics& metrics_;
   std::atomic<int> in_flight_{0};
+  WaiterPool waiters_;  // last: joined first, while the rest is still there
 };
 
 template <class F>
@@ -197,6 +241,7 @@ Services::Services(const ServerOptions& o)
       users(pool),
       tasks(pool, storage::TaskRepoOptions{o.quota}),
       queue(redis_options(o)),
+      submits(tasks, queue, submit_options(o, pool)),
       auth_kv(redis_options(o)),
       images(o.data_dir),
       metrics(redis_options(o)),
@@ -204,7 +249,8 @@ Services::Services(const ServerOptions& o)
       attempts(auth_kv),
       authenticator(*o.signing_key, revocations, auth::AuthenticatorOptions{o.token_ttl, auth::kDefaultLeeway}),
       login_guard(attempts),
-      bearer(authenticator) {}
+      bearer(authenticator),
+      tile_queue(redis_options(o), storage::TileQueueOptions{o.tile_prefix, "tile-renderers"}) {}
 
 struct Server::Impl {
   explicit Impl(ServerOptions o) : options(std::move(o)) {
@@ -218,8 +264,10 @@ struct Server::Impl {
   HttpMetrics metrics;
   std::unique_ptr<AccountsResource> accounts;
   std::unique_ptr<TasksResource> tasks;
+  std::unique_ptr<TilesResource> tiles;
   std::unique_ptr<ImagesResource> images;
   std::unique_ptr<OpsResource> ops;
+  std::unique_ptr<WebResource> web;
   std::shared_ptr<Dispatcher> dispatcher;
   std::unique_ptr<Http::Endpoint> endpoint;
   std::uint16_t port = 0;
@@ -266,12 +314,18 @@ std::uint16_t Server::start() {
   if (m.options.routes.tasks) {
     m.tasks = std::make_unique<TasksResource>(s);
     m.tasks->setup_routes(router);
+    m.tiles = std::make_unique<TilesResource>(s);  // the tile route goes with the task-master
+    m.tiles->setup_routes(router);
   }
   if (m.options.routes.images) {
     m.images = std::make_unique<ImagesResource>(s);
     m.images->setup_routes(router);
   }
-  m.dispatcher = std::make_shared<Dispatcher>(std::move(router), m.metrics);
+  if (m.options.routes.web && !m.options.web_dir.empty()) {
+    m.web = std::make_unique<WebResource>(m.options.web_dir);  // GET/HEAD fallback: API routes win
+    m.web->setup_routes(router);
+  }
+  m.dispatcher = std::make_shared<Dispatcher>(std::move(router), m.metrics, m.options.waiter_threads);
 
   auto handler = std::make_shared<GuardedHttpHandler>(m.dispatcher, TransportLimits{});
   const Pistache::Address address(m.options.bind, Pistache::Port(m.options.port));

@@ -18,14 +18,16 @@ class App;
 namespace fractal::server {
 
 // Route groups (--routes): auth = sign-up/in/out, tasks = add/delete/tasks/
-// stats/palettes, images = download. livez/readyz/metrics are always served.
+// stats/palettes, images = download, web = the browser client at GET /
+// (served only when a web directory is known). livez/readyz/metrics are always served.
 struct RouteGroups {
   bool auth = true;
   bool tasks = true;
   bool images = true;
+  bool web = true;
 };
 
-// "all" or a comma list of auth,tasks,images; nullopt (and *error) otherwise.
+// "all" or a comma list of auth,tasks,images,web; nullopt (and *error) otherwise.
 std::optional<RouteGroups> parse_route_groups(std::string_view text, std::string* error = nullptr);
 std::string to_string(const RouteGroups& groups);
 
@@ -45,6 +47,9 @@ struct ServerOptions {
   int redis_port = 6379;
   std::filesystem::path data_dir = "data";
   RouteGroups routes;
+  // The built web client (web/dist) served by the `web` group; empty: none.
+  // main fills it from --web-dir or server/web_resource.h default_web_dir().
+  std::filesystem::path web_dir;
   std::int64_t quota = 100;  // unfinished tasks per user; <= 0: unlimited
   std::chrono::seconds token_ttl{3600};
   bool dev = false;
@@ -56,6 +61,21 @@ struct ServerOptions {
   // Postgres/Redis may come up after the server: retry migrations this long.
   std::chrono::seconds startup_timeout{30};
   std::size_t pg_pool_size = 0;  // 0: threads + 2
+  // POST /add group commit (server/submit_batcher.h): executor threads (each
+  // commits one group at a time; 0: half the Postgres pool, at least 1), the
+  // most submissions per group, and how long the oldest one waits for company.
+  std::size_t submit_executors = 0;
+  std::size_t submit_max_group = 64;
+  std::chrono::microseconds submit_window{1000};
+  // Tiles (GET /tiles/...): longest wait for a render before 503 busy, the
+  // shared cache's bound in PNG bytes, tile renders waiting per user before 429.
+  std::chrono::milliseconds tile_timeout{10000};
+  std::int64_t tile_cache_bytes = std::int64_t{1} << 30;
+  int tile_max_in_flight = 64;
+  std::string tile_prefix = "fractal:tiles";  // Redis keys of the tile lane (storage/tile_queue.h)
+  // Threads that hold requests waiting for a render (Reply::deferred) so the
+  // HTTP threads never block: the most tile misses waiting at once, all users.
+  int waiter_threads = 256;
   std::string log_level = "info";
   std::optional<auth::SigningKey> signing_key;  // required by Server; main loads it
 };
@@ -67,6 +87,8 @@ struct CliValues {
   std::string redis = "127.0.0.1:6379";
   std::int64_t token_ttl = 3600;
   std::int64_t drain = 0;
+  std::int64_t tile_timeout_ms = 10000;
+  std::string web_dir;  // --web-dir; empty: default_web_dir()
 };
 void add_cli_options(CLI::App& app, ServerOptions& options, CliValues& values);
 // Resolves routes/redis/ttl; returns an error message (empty when fine).

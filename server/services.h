@@ -9,11 +9,14 @@
 #include "server/auth_stores.h"
 #include "server/bearer_auth.h"
 #include "server/server_options.h"
+#include "server/submit_batcher.h"
+#include "server/tile_stats.h"
 #include "storage/image_store.h"
 #include "storage/metrics_store.h"
 #include "storage/pg_pool.h"
 #include "storage/redis.h"
 #include "storage/tasks.h"
+#include "storage/tile_queue.h"
 #include "storage/users.h"
 
 namespace fractal::server {
@@ -26,6 +29,7 @@ struct Services {
   storage::UserRepo users;
   storage::TaskRepo tasks;
   storage::TaskQueue queue;
+  SubmitBatcher submits;  // POST /add: group commit over `tasks` and `queue`
   storage::RedisKv auth_kv;  // revocations and sign-in counters
   storage::ImageStore images;
   storage::MetricsStore metrics;
@@ -34,6 +38,8 @@ struct Services {
   auth::Authenticator authenticator;
   auth::LoginGuard login_guard;
   BearerAuth bearer;
+  storage::TileQueue tile_queue;  // tiles stream, replies, shared tile cache
+  TileStats tile_stats;
   std::atomic<bool> shutting_down{false};
 };
 

@@ -24,6 +24,72 @@ bool valid_idempotency_key(std::string_view key) {
   return key.front() != ' ' && key.back() != ' ';
 }
 
+// The Idempotency-Key header, checked; nullopt when absent.
+std::optional<std::string> idempotency_key(const RequestContext& ctx) {
+  auto key = request_header(ctx.http, "Idempotency-Key");
+  if (key && !valid_idempotency_key(*key))
+    throw invalid_parameter("Idempotency-Key", "Idempotency-Key: must be 1 to 255 visible ASCII characters");
+  return key;
+}
+
+// One task body through the one validation table, as the params to store.
+// `where` prefixes the field and message of an error ("tasks[3]" in a batch).
+nlohmann::json task_params(const nlohmann::json& body, const std::string& where = {}) {
+  const ParseResult parsed = parse_task_spec(body);  // names unknown fields first
+  if (parsed.ok()) return to_json(*parsed.spec);
+  const FieldError& e = *parsed.error;
+  if (where.empty()) throw ApiError(e.http_status, e.code, e.message, e.field);
+  if (e.field.empty()) throw ApiError(e.http_status, e.code, where + ": " + e.message, where);
+  // Messages start with the field name: "width: ..." -> "tasks[3].width: ...".
+  throw ApiError(e.http_status, e.code, where + "." + e.message, where + "." + e.field);
+}
+
+// {"tasks": [body, ...]}: every body valid, or a 400 naming the first bad one.
+std::vector<nlohmann::json> batch_params(const nlohmann::json& body) {
+  reject_unknown_fields(body, {"tasks"});
+  const nlohmann::json& list = body["tasks"];
+  const std::string rule = "tasks: must be a list of 1 to " + std::to_string(storage::kMaxBatchTasks) + " task objects";
+  if (!list.is_array() || list.empty() || list.size() > storage::kMaxBatchTasks)
+    throw invalid_parameter("tasks", list.is_array() ? rule + " (got " + std::to_string(list.size()) + ")" : rule);
+  std::vector<nlohmann::json> params;
+  params.reserve(list.size());
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string where = "tasks[" + std::to_string(i) + "]";
+    if (!list[i].is_object()) throw invalid_parameter(where, where + ": must be a JSON object");
+    params.push_back(task_params(list[i], where));
+  }
+  return params;
+}
+
+// The answers of create_many's refusals.
+[[noreturn]] void refuse(const storage::SubmissionResult& r, std::size_t count, std::int64_t quota) {
+  switch (r.outcome) {
+    case storage::CreateOutcome::idempotency_conflict: {
+      std::string which;
+      if (r.tasks.size() == 1) which = " (task " + r.tasks.front().id + ")";
+      if (r.tasks.size() > 1)
+        which = " (" + std::to_string(r.tasks.size()) + " tasks, the first " + r.tasks.front().id + ")";
+      throw ApiError(422, "idempotency_key_reused",
+                     "this Idempotency-Key was already used for a different submission" + which, "Idempotency-Key");
+    }
+    case storage::CreateOutcome::quota_exceeded:
+      if (count == 1)
+        throw ApiError(429, "quota_exceeded",
+                       "you already have " + std::to_string(r.unfinished) + " unfinished tasks; the limit is " +
+                           std::to_string(quota));
+      throw ApiError(429, "quota_exceeded",
+                     "you have " + std::to_string(r.unfinished) + " unfinished tasks; " + std::to_string(count) +
+                         " more would pass the limit of " + std::to_string(quota) + "; nothing was created");
+    case storage::CreateOutcome::unknown_owner:
+      throw ApiError(401, "invalid_token", "the account of this token no longer exists", {},
+                     {{"WWW-Authenticate", "Bearer realm=\"fractal\", error=\"invalid_token\""}});
+    case storage::CreateOutcome::created:
+    case storage::CreateOutcome::existing:
+      break;
+  }
+  throw std::logic_error("refuse: not a refusal");
+}
+
 std::optional<int> parse_int(std::string_view text) {
   int v = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -35,6 +101,7 @@ std::optional<int> parse_int(std::string_view text) {
 
 void TasksResource::setup_routes(Router& router) {
   router.add(Method::Post, "/add", [this](RequestContext& c) { return add(c); });
+  router.add(Method::Post, "/tasks/:id/cancel", [this](RequestContext& c) { return cancel(c); });
   router.add(Method::Post, "/delete", [this](RequestContext& c) { return delete_by_body(c); });
   router.add(Method::Delete, "/tasks/:id", [this](RequestContext& c) { return delete_by_path(c); });
   router.add(Method::Get, "/tasks", [this](RequestContext& c) { return list(c); });
@@ -46,46 +113,55 @@ void TasksResource::setup_routes(Router& router) {
 Reply TasksResource::add(RequestContext& ctx) {
   const auth::Claims user = s_.bearer.require(ctx);
   const nlohmann::json body = read_json_object(ctx);
-  const ParseResult parsed = parse_task_spec(body);  // the one validation table; names unknown fields first
-  if (!parsed.ok()) {
-    const FieldError& e = *parsed.error;
-    throw ApiError(e.http_status, e.code, e.message, e.field);
-  }
-  const auto key = request_header(ctx.http, "Idempotency-Key");
-  if (key && !valid_idempotency_key(*key))
-    throw invalid_parameter("Idempotency-Key", "Idempotency-Key: must be 1 to 255 visible ASCII characters");
+  const bool batch = body.contains("tasks");  // no task field is called that
+  storage::Submission submission;
+  submission.owner = user.sub;
+  submission.batch = batch;
+  submission.params = batch ? batch_params(body) : std::vector<nlohmann::json>{task_params(body)};
+  submission.idempotency_key = idempotency_key(ctx);
+  const std::size_t count = submission.params.size();
 
-  const nlohmann::json params = to_json(*parsed.spec);
-  const storage::TaskCreateResult result =
-      s_.tasks.create(user.sub, params, key ? std::optional<std::string_view>(*key) : std::nullopt);
-  switch (result.outcome) {
-    case storage::CreateOutcome::created: {
-      const storage::TaskRecord& task = *result.task;
-      try {
-        s_.queue.enqueue(task.id);
-      } catch (const storage::StorageUnavailable& e) {
-        // Postgres has the task as queued: the reconciler enqueues it once Redis is back.
-        spdlog::warn("event=enqueue_failed task={} error=\"{}\"", task.id, log_value(e.what()));
-      }
-      spdlog::info("event=task_created task={} user={}", task.id, user.sub);
-      return json_reply(202, task_json(task), {{"Location", "/tasks/" + task.id}});
-    }
-    case storage::CreateOutcome::existing:
-      return json_reply(202, task_json(*result.task),
-                        {{"Location", "/tasks/" + result.task->id}, {"Idempotent-Replayed", "true"}});
-    case storage::CreateOutcome::idempotency_conflict:
-      throw ApiError(422, "idempotency_key_reused",
-                     "this Idempotency-Key was already used for a different submission (task " + result.task->id + ")",
-                     "Idempotency-Key");
-    case storage::CreateOutcome::quota_exceeded:
-      throw ApiError(429, "quota_exceeded",
-                     "you already have " + std::to_string(result.unfinished) + " unfinished tasks; the limit is " +
-                         std::to_string(s_.options.quota));
-    case storage::CreateOutcome::unknown_owner:
-      throw ApiError(401, "invalid_token", "the account of this token no longer exists", {},
-                     {{"WWW-Authenticate", "Bearer realm=\"fractal\", error=\"invalid_token\""}});
+  // Joins the next group commit. The answer waits for the commit (durable
+  // before 202) on a waiter thread, so this HTTP thread takes the next request
+  // at once and concurrent submissions really share one commit.
+  auto pending = std::make_shared<std::future<storage::SubmissionResult>>(s_.submits.submit_async(std::move(submission)));
+  Reply reply;
+  reply.deferred = [this, pending, batch, count, user_id = user.sub]() { return added(pending->get(), batch, count, user_id); };
+  return reply;
+}
+
+Reply TasksResource::added(const storage::SubmissionResult& result, bool batch, std::size_t count,
+                           const std::string& user_id) {
+  if (result.outcome != storage::CreateOutcome::created && result.outcome != storage::CreateOutcome::existing)
+    refuse(result, count, s_.options.quota);
+  const bool replayed = result.outcome == storage::CreateOutcome::existing;
+  if (!replayed && !batch) spdlog::info("event=task_created task={} user={}", result.tasks.front().id, user_id);
+  if (!replayed && batch)
+    spdlog::info("event=tasks_created count={} first={} last={} user={}", count, result.tasks.front().id,
+                 result.tasks.back().id, user_id);
+  HeaderList headers;
+  if (replayed) headers.emplace_back("Idempotent-Replayed", "true");
+  if (!batch) {
+    const storage::TaskRecord& task = result.tasks.front();
+    headers.emplace_back("Location", "/tasks/" + task.id);
+    return json_reply(202, task_json(task), std::move(headers));
   }
-  throw std::logic_error("unhandled create outcome");
+  nlohmann::json tasks = nlohmann::json::array();
+  for (const auto& t : result.tasks) tasks.push_back(task_json(t));
+  return json_reply(202, {{"tasks", std::move(tasks)}}, std::move(headers));
+}
+
+Reply TasksResource::cancel(RequestContext& ctx) {
+  const auth::Claims user = s_.bearer.require(ctx);
+  if (!ctx.http.body().empty()) reject_unknown_fields(read_json_object(ctx), {});  // no body, or {}
+  const auto canonical = storage::canonical_uuid(ctx.path_param("id"));
+  if (!canonical) throw task_not_found();
+  const auto result = s_.tasks.cancel(user.sub, *canonical);
+  if (!result) throw task_not_found();
+  // A worker rendering it sees it no longer running at its next progress
+  // update, stops, and removes whatever it wrote (mark_done refuses a canceled task).
+  if (result->canceled) spdlog::info("event=task_canceled task={} user={}", *canonical, user.sub);
+  return json_reply(200, task_json(result->task));
 }
 
 Reply TasksResource::remove(const auth::Claims& user, std::string_view id) {

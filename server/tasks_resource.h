@@ -1,5 +1,6 @@
-// POST /add, POST /delete, DELETE /tasks/<id>, GET /tasks, GET /tasks/<id>,
-// GET /stats, GET /palettes.
+// POST /add (one task, or {"tasks": [...]}), POST /tasks/<id>/cancel,
+// POST /delete, DELETE /tasks/<id>, GET /tasks, GET /tasks/<id>, GET /stats,
+// GET /palettes.
 #pragma once
 
 #include <string_view>
@@ -20,6 +21,9 @@ class TasksResource {
 
  private:
   Reply add(RequestContext& ctx);
+  // The answer to a submission once its group committed (on a waiter thread).
+  Reply added(const storage::SubmissionResult& result, bool batch, std::size_t count, const std::string& user_id);
+  Reply cancel(RequestContext& ctx);
   Reply delete_by_body(RequestContext& ctx);
   Reply delete_by_path(RequestContext& ctx);
   Reply list(RequestContext& ctx);
