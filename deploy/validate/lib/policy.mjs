@@ -14,6 +14,7 @@ export const EXPECTED_ROUTES = {
   "/sign-out": "task-master",
   "/stats": "task-master",
   "/palettes": "task-master",
+  "/tiles": "task-master",
   "/download": "image-server",
 };
 
