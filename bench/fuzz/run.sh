@@ -13,7 +13,7 @@ work=${FUZZ_DIR:-$root/build/fuzz}
 runs=${RUNS:-1000000}
 mkdir -p "$work"
 command -v clang++ >/dev/null || { echo "fuzz: clang++ missing (apt-get install clang)" >&2; exit 1; }
-flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$root")
+flags=(-std=c++20 -O1 -g "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=undefined -I"$root")
 
 build() {  # build <name> <sources...> -- <link flags...>
   local name=$1
@@ -26,7 +26,8 @@ build() {  # build <name> <sources...> -- <link flags...>
 }
 
 build task_spec_fuzz "$root/bench/fuzz/task_spec_fuzz.cpp" "$root/kernels/task_spec.cpp" "$root/kernels/color/palettes.cpp"
-build jwt_fuzz "$root/bench/fuzz/jwt_fuzz.cpp" "$root/auth/jwt.cpp" "$root/auth/secret.cpp" "$root/auth/sodium_init.cpp" -- $(pkg-config --libs libsodium)
+read -r -a sodium_libs <<<"$(pkg-config --libs libsodium)"
+build jwt_fuzz "$root/bench/fuzz/jwt_fuzz.cpp" "$root/auth/jwt.cpp" "$root/auth/secret.cpp" "$root/auth/sodium_init.cpp" -- "${sodium_libs[@]}"
 
 status=0
 for name in task_spec_fuzz jwt_fuzz; do

@@ -3,8 +3,13 @@
 //
 //   fractal-bench-kernels [--backend cpu|cuda|all] [--precision float|double|all]
 //                         [--workload A|B|all] [--repeat N] [--pipeline] [--json FILE]
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <unistd.h>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -77,6 +82,7 @@ int main(int argc, char** argv) {
   std::string backend = "cpu", precision = "all", workload = "all", json_path;
   int repeat = 3;
   bool pipeline = false;
+  int small_tasks = 0;  // --small-tasks N: the in-process reference of bench/service/small_tasks.sh
   for (int i = 1; i < argc; ++i) {
     auto next = [&](const char* flag) -> std::string {
       if (i + 1 >= argc) {
@@ -91,6 +97,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--repeat")) repeat = std::max(1, std::stoi(next("--repeat")));
     else if (!std::strcmp(argv[i], "--json")) json_path = next("--json");
     else if (!std::strcmp(argv[i], "--pipeline")) pipeline = true;
+    else if (!std::strcmp(argv[i], "--small-tasks") && i + 1 < argc) small_tasks = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr, "usage: %s [--backend cpu|cuda|all] [--precision float|double|all] [--workload A|B|all] "
                    "[--repeat N] [--pipeline] [--json FILE]\n", argv[0]);
@@ -156,6 +163,47 @@ int main(int argc, char** argv) {
       out.push_back({{"kind", "pipeline"}, {"backend", r->name()}, {"workload", "B"}, {"render_colour_s", render_s},
                      {"png_encode_s", encode_s}, {"iterations", run.iterations}});
       std::remove(path.c_str());
+    }
+    if (small_tasks > 0) {
+      // What one worker does for small tasks, without the service: renders in
+      // batches of 32 (one render_tasks call each) and PNG files written by 2
+      // encode threads while the next batch renders.
+      const nlohmann::json body = {{"width", 256}, {"height", 256}, {"max_iter", 256}, {"format", "png"}};
+      const fractal::TaskSpec spec = *fractal::parse_task_spec(body).spec;
+      const std::string dir = "/dev/shm/fractal-bench-small-" + std::to_string(::getpid());
+      std::filesystem::create_directories(dir);
+      std::vector<std::future<void>> encodes;
+      const auto t0 = Clock::now();
+      std::atomic<int> written{0};
+      for (int first = 0; first < small_tasks; first += 32) {
+        const int n = std::min(32, small_tasks - first);
+        auto runs = std::make_shared<std::vector<std::unique_ptr<fractal::TaskRun>>>();
+        std::vector<fractal::TaskRun*> ptrs;
+        for (int k = 0; k < n; ++k) {
+          runs->push_back(std::make_unique<fractal::TaskRun>(spec));
+          ptrs.push_back(runs->back().get());
+        }
+        fractal::render_tasks(*r, ptrs);
+        for (int half = 0; half < 2; ++half) {
+          encodes.push_back(std::async(std::launch::async, [runs, half, first, dir, &written] {
+            for (std::size_t k = half; k < runs->size(); k += 2) {
+              const auto wr = fractal::write_image((*runs)[k]->image, fractal::ImageFormat::png,
+                                                   dir + "/" + std::to_string(first + k) + ".png");
+              if (wr.ok) ++written;
+            }
+          }));
+        }
+        while (encodes.size() > 4) {  // at most two batches being encoded
+          encodes.front().get();
+          encodes.erase(encodes.begin());
+        }
+      }
+      for (auto& e : encodes) e.get();
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      std::filesystem::remove_all(dir);
+      std::printf("small_tasks backend=%s tasks=%d size=256x256 max_iter=256 format=png batch=32 encode_threads=2 "
+                  "seconds=%.3f tasks_per_s=%.1f written=%d\n",
+                  r->name().c_str(), small_tasks, s, small_tasks / s, written.load());
     }
 #else
     if (pipeline) std::printf("pipeline: not built (core-only build has no image output)\n");

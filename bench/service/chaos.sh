@@ -65,7 +65,7 @@ restart() {  # restart <name>: kill it, give the clients a moment to notice, bri
   local name=$1
   case $name in
     postgres) runas=(); [[ $(id -u) -eq 0 ]] && runas=(runuser -u postgres --)
-              pg_bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/pg_ctl | tail -1)")
+              for d in /usr/lib/postgresql/*/bin; do [[ -x $d/pg_ctl ]] && pg_bin=$d; done
               "${runas[@]}" "$pg_bin/pg_ctl" -D "$FRACTAL_STACK_DIR/pg/data" -m immediate stop >/dev/null ;;
     *) kill -9 "$(cat "$(pid_file "$name")")" ;;
   esac
@@ -92,7 +92,7 @@ while ((SECONDS < deadline)); do
   lost_list=()
   while read -r id; do
     s=$(curl -sS -H "Authorization: Bearer $token" "$url/tasks/$id" | jq -r .status 2>/dev/null || echo "?")
-    if [[ $s != done ]]; then pending=$((pending + 1)); lost_list+=("$id:$s"); fi
+    if [[ $s != "done" ]]; then pending=$((pending + 1)); lost_list+=("$id:$s"); fi
   done <"$work/ids"
   ((pending == 0)) && break
   sleep 3

@@ -11,12 +11,15 @@
 # ("keepalive close"), USERS (1: one user, one token; N > 1: N users, their
 # tokens used round-robin per request, see add.lua), RAW_DIR (none: where to copy each wrk output),
 # BENCH_PORT (21180), TRIVIAL_PORT (21190), BENCH_PG_PORT (21132),
-# BENCH_REDIS_PORT (21179), KEEP_STACK (0: remove the temporary stack dir).
+# BENCH_REDIS_PORT (21179), KEEP_STACK (0: remove the temporary stack dir),
+# QUOTA (1000000000: on, never reached), PGBENCH (1: also time pgbench doing a
+# plain durable INSERT of the same task row with CONNS clients against the
+# stack's own Postgres, one run per pair, and print server rps / pgbench tps).
 #
 # The stack (Postgres, Redis, fractal-server) runs under a fresh temporary dir
 # through scripts/stack; its worker is stopped right after start so rendering
 # does not take CPU from the HTTP path (the queued tasks just pile up). The
-# user's quota is unlimited (FRACTAL_QUOTA=0) so no 429 enters the figures.
+# user's quota is on but far away (QUOTA) so no 429 enters the figures.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,7 +44,7 @@ command -v wrk >/dev/null || { echo "http_add: wrk not installed" >&2; exit 1; }
 stack_dir=$(mktemp -d /tmp/fractal-bench-add.XXXXXX)
 export FRACTAL_STACK_DIR=$stack_dir FRACTAL_BIN_DIR=$bin_dir FRACTAL_PORT=$port
 export FRACTAL_PG_PORT=${BENCH_PG_PORT:-21132} FRACTAL_REDIS_PORT=${BENCH_REDIS_PORT:-21179}
-export FRACTAL_QUOTA=0
+export FRACTAL_QUOTA=${QUOTA:-1000000000}
 # fractal-server reads its HTTP thread count from FRACTAL_THREADS; scripts/stack
 # passes the environment on (the worker reads the same variable, but it is stopped).
 export FRACTAL_THREADS=$server_threads
@@ -110,9 +113,27 @@ run_wrk() {  # run_wrk <label> <url> <mode> <pair>: prints the RESULT line, tagg
   echo "$mode pair=$pair $label $(grep '^RESULT' <<<"$out" | sed 's/^RESULT //')"
 }
 
+pg_bin=
+for d in /usr/lib/postgresql/*/bin; do [[ -x $d/pgbench ]] && pg_bin=$d; done
+pg_user=(); [[ $(id -u) -eq 0 ]] && pg_user=(runuser -u postgres --)
+run_pgbench() {  # run_pgbench <pair>: plain durable INSERT of a task row, CONNS clients
+  local pair=$1 owner script out tps
+  owner=$("${pg_user[@]}" "$pg_bin/psql" -h 127.0.0.1 -p "$FRACTAL_PG_PORT" -U postgres -d fractal -Atc "select id from users limit 1")
+  script=$stack_dir/insert.sql
+  printf "INSERT INTO tasks (owner, params) VALUES ('%s', '%s');\n" "$owner" \
+    '{"fractal":"mandelbrot","width":256,"height":256,"center":[-0.5,0],"scale":3.0,"max_iter":256,"format":"png","output":"image","palette":"classic","coloring":"smooth","supersample":1,"precision":"auto","julia_c":null}' >"$script"
+  chmod 644 "$script"
+  out=$("${pg_user[@]}" "$pg_bin/pgbench" -n -h 127.0.0.1 -p "$FRACTAL_PG_PORT" -U postgres -c "$conns" -j 1 \
+    -T "${duration%s}" -f "$script" fractal 2>&1)
+  if [[ -n $raw_dir ]]; then mkdir -p "$raw_dir"; printf "%s\n" "$out" >"$raw_dir/pgbench-$pair.txt"; fi
+  tps=$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)
+  echo "pgbench pair=$pair tps=$tps"
+}
+
 results=$(mktemp)
 for mode in $modes; do
   for pair in $(seq "$pairs"); do
+    if [[ ${PGBENCH:-1} == 1 && $mode == "${modes%% *}" ]]; then run_pgbench "$pair" | tee -a "$results"; fi
     # Alternate which side goes first, so a drift in machine load hits both.
     if ((pair % 2)); then order=(server trivial); else order=(trivial server); fi
     for side in "${order[@]}"; do
@@ -140,4 +161,14 @@ for mode in $modes; do
 done
 tasks=$(curl -fsS "$base/stats" -H "Authorization: Bearer $BENCH_TOKEN" | jq -c '.' 2>/dev/null || true)
 echo "# /stats of the first user after the run: $tasks; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+if [[ ${PGBENCH:-1} == 1 ]]; then
+  mode=${modes%% *}
+  ratios=$(for pair in $(seq "$pairs"); do
+    s=$(grep "^$mode pair=$pair server " "$results" | field rps)
+    t=$(grep "^pgbench pair=$pair " "$results" | field tps)
+    awk -v s="$s" -v t="$t" 'BEGIN {printf "%.3f ", s / t}'
+  done)
+  p_tps=$(grep "^pgbench " "$results" | field tps | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "SUMMARY pgbench_insert_tps=$p_tps mode=$mode server_vs_pgbench_per_pair=[${ratios% }] target_ratio=0.7"
+fi
 rm -f "$results"

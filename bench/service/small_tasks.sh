@@ -16,7 +16,11 @@
 #   e2e tasks/s         = N / (first submit -> last task seen done)
 # At the end GET /metrics is dumped (queue wait and render time histograms).
 #
-# Environment (defaults): BIN_DIR (build-ci/bin), N (300), PAR (16), BATCHES
+# SUBMIT=batch: the N tasks go in as POST /add {"tasks": [...]} requests of up
+# to 1,000 each (the time of each is reported), and the same renders and PNG
+# encodes are first timed in-process (fractal-bench-kernels --small-tasks N, one
+# CPU worker's work without the service) for the e2e ratio.
+# Environment (defaults): BIN_DIR (build-ci/bin), N (300), PAR (16), SUBMIT (single), BATCHES
 # ("1 32"), BACKEND (auto), TIMEOUT (300), RAW_DIR (none: where to copy the
 # /metrics text and the task lists), BENCH_PORT (21281), BENCH_PG_PORT (21232),
 # BENCH_REDIS_PORT (21279), KEEP_STACK (0).
@@ -86,6 +90,30 @@ submit_config() {  # submit_config <token>
   done
 }
 echo "# stack at $base, stack dir $stack_dir, nproc $(nproc), N=$n tasks of $body, $par parallel curls"
+submit_mode=${SUBMIT:-single}
+reference_rate=
+if [[ $submit_mode == batch ]]; then
+  ref_line=$("$bin_dir/fractal-bench-kernels" --backend "${backend/auto/cpu}" --workload none --small-tasks "$n" | grep '^small_tasks ')
+  echo "REFERENCE $ref_line"
+  reference_rate=$(sed -n 's/.* tasks_per_s=\([^ ]*\).*/\1/p' <<<"$ref_line")
+fi
+# POST /add {"tasks": [...]} of up to 1,000 bodies each; prints one status code a line per request.
+submit_batches() {  # submit_batches <token>
+  local left=$n k chunk json t_a t_b
+  while ((left > 0)); do
+    chunk=$((left < 1000 ? left : 1000))
+    json='{"tasks":['
+    for ((k = 0; k < chunk; k++)); do json+="${body}"; ((k + 1 < chunk)) && json+=','; done
+    json+=']}'
+    t_a=$(now)
+    code=$(curl -sS -o /dev/null -w '%{http_code}' -XPOST "$base/add" -H 'Content-Type: application/json' \
+      -H "Authorization: Bearer $1" --data-binary "$json")
+    t_b=$(now)
+    awk -v c="$chunk" -v a="$t_a" -v b="$t_b" -v code="$code" 'BEGIN {printf "BATCH_SUBMIT tasks=%d status=%s seconds=%.3f\n", c, code, b - a}' >&2
+    for ((k = 0; k < chunk; k++)); do echo "$code"; done
+    left=$((left - chunk))
+  done
+}
 
 for batch in $batches; do
   user=small_${batch}_$RANDOM$RANDOM
@@ -98,7 +126,11 @@ for batch in $batches; do
   # 1. Submit all N through the API with no worker running (so the submission
   # does not share the 2 cores with rendering and the worker starts on a full queue).
   t0=$(now)
-  codes=$(submit_config "$token" | curl --silent --config - 2>/dev/null)
+  if [[ $submit_mode == batch ]]; then
+    codes=$(submit_batches "$token")
+  else
+    codes=$(submit_config "$token" | curl --silent --config - 2>/dev/null)
+  fi
   t_submit=$(now)
   accepted=$(grep -c '^202$' <<<"$codes" || true)
 
@@ -118,7 +150,15 @@ for batch in $batches; do
   done
   t_end=$(now)
 
-  tasks=$(curl -fsS "$base/tasks?limit=500" -H "Authorization: Bearer $token")
+  # Every task object of the user (GET /tasks pages of 500).
+  tasks='{"tasks":[]}'
+  before=
+  while :; do
+    page=$(curl -fsS "$base/tasks?limit=500${before:+&before=$before}" -H "Authorization: Bearer $token")
+    tasks=$(jq -c --argjson p "$page" '.tasks += $p.tasks' <<<"$tasks")
+    (($(jq '.tasks | length' <<<"$page") == 500)) || break
+    before=$(jq -r '.tasks[-1].id' <<<"$page")
+  done
   if [[ -n $raw_dir ]]; then
     mkdir -p "$raw_dir"
     jq -r '["id", "status", "created_at", "started_at", "finished_at", "render_ms", "backend"],
@@ -151,6 +191,11 @@ awk -v a="$(field e2e_tasks_per_s <<<"$first")" -v b="$(field e2e_tasks_per_s <<
   -v c="$(field worker_tasks_per_s <<<"$first")" -v d="$(field worker_tasks_per_s <<<"$last")" \
   -v x="$(field batch <<<"$first")" -v y="$(field batch <<<"$last")" \
   'BEGIN {printf "SUMMARY batch%s/batch%s e2e_ratio=%.2f worker_ratio=%.2f (GPU target >= 3x)\n", y, x, b / a, d / c}'
+if [[ -n $reference_rate ]]; then
+  awk -v r="$reference_rate" -v e="$(field e2e_tasks_per_s <<<"$last")" -v w="$(field worker_tasks_per_s <<<"$last")" \
+    -v y="$(field batch <<<"$last")" \
+    'BEGIN {printf "SUMMARY in_process_tasks_per_s=%.1f batch%s e2e_vs_in_process=%.2f worker_vs_in_process=%.2f (target >= 0.8)\n", r, y, e / r, w / r}'
+fi
 
 echo "# GET /metrics after the runs (histograms and batch sizes):"
 metrics=$(curl -fsS "$base/metrics")
