@@ -35,7 +35,15 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRACTAL_CUDA=OFF 
  && if grep -- '-dev$' /out/runtime-packages.txt; then echo "a -dev package would reach the runtime image" >&2; exit 1; fi \
  && cat /out/runtime-packages.txt
 
-# Stage 2: runtime packages of the shared libraries + the binaries.
+# Stage 2: the browser client (web/, Vue + Vite) built to static files.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
+# Stage 3: runtime packages of the shared libraries + the binaries.
 FROM debian:12-slim AS runtime
 
 ARG VERSION=0.1.0
@@ -63,11 +71,14 @@ RUN apt-get update \
  && chmod 0750 /data
 
 COPY --from=build /out/bin/ /usr/local/bin/
+# The web route group serves the client from here (fractal-server --routes ...,web).
+COPY --from=web /web/dist/ /usr/local/share/fractal/web/
 # Fails the build when a shared library is missing from the runtime stage.
 RUN if ldd /usr/local/bin/fractal-server /usr/local/bin/fractal-worker /usr/local/bin/fractal-render | grep 'not found'; then exit 1; fi \
  && fractal-render --help >/dev/null
 
 ENV FRACTAL_BIND=0.0.0.0 \
+    FRACTAL_WEB_DIR=/usr/local/share/fractal/web \
     FRACTAL_PORT=8080 \
     FRACTAL_DATA_DIR=/data \
     FRACTAL_BACKEND=cpu \

@@ -16,6 +16,7 @@ export const EXPECTED_ROUTES = {
   "/palettes": "task-master",
   "/tiles": "task-master",
   "/download": "image-server",
+  "/": "task-master",
 };
 
 const id = (o) => `${o.kind}/${o.metadata && o.metadata.name}`;
