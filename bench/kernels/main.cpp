@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <thread>
 #include <unistd.h>
 #include <cstring>
 #include <fstream>
@@ -22,6 +23,8 @@
 #include "kernels/task_spec.h"
 #ifdef FRACTAL_BENCH_IMAGE
 #include "kernels/image/image_writer.h"
+#include "kernels/image/png_encode.h"
+#include "kernels/tile_view.h"
 #endif
 
 namespace {
@@ -83,6 +86,7 @@ int main(int argc, char** argv) {
   int repeat = 3;
   bool pipeline = false;
   int small_tasks = 0;  // --small-tasks N: the in-process reference of bench/service/small_tasks.sh
+  std::vector<int> tile_levels;  // --tiles 3,4,5: the in-process reference of bench/service/tiles.sh
   for (int i = 1; i < argc; ++i) {
     auto next = [&](const char* flag) -> std::string {
       if (i + 1 >= argc) {
@@ -98,6 +102,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--json")) json_path = next("--json");
     else if (!std::strcmp(argv[i], "--pipeline")) pipeline = true;
     else if (!std::strcmp(argv[i], "--small-tasks") && i + 1 < argc) small_tasks = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--tiles") && i + 1 < argc) {
+      for (const char* p = argv[++i]; *p;) {
+        tile_levels.push_back(std::atoi(p));
+        while (*p && *p != ',') ++p;
+        if (*p == ',') ++p;
+      }
+    }
     else {
       std::fprintf(stderr, "usage: %s [--backend cpu|cuda|all] [--precision float|double|all] [--workload A|B|all] "
                    "[--repeat N] [--pipeline] [--json FILE]\n", argv[0]);
@@ -204,6 +215,48 @@ int main(int argc, char** argv) {
       std::printf("small_tasks backend=%s tasks=%d size=256x256 max_iter=256 format=png batch=32 encode_threads=2 "
                   "seconds=%.3f tasks_per_s=%.1f written=%d\n",
                   r->name().c_str(), small_tasks, s, small_tasks / s, written.load());
+    }
+    if (!tile_levels.empty()) {
+      // The tiles of bench/service/tiles.sh rendered and PNG-encoded in-process:
+      // per level, the 8 x 6 block of tiles around the centre in one
+      // render_tasks call (what the tile lane does with a burst), encoded on 2 threads.
+      double total_s = 0;
+      int total_tiles = 0;
+      for (int z : tile_levels) {
+        std::vector<fractal::TaskSpec> specs;
+        const std::int64_t side = std::int64_t{1} << z;
+        const std::int64_t x0 = std::max<std::int64_t>(0, side / 2 - 4), y0 = std::max<std::int64_t>(0, side / 2 - 3);
+        for (std::int64_t y = y0; y < std::min(side, y0 + 6); ++y) {
+          for (std::int64_t x = x0; x < std::min(side, x0 + 8); ++x) {
+            const auto v = fractal::tile_view_json(fractal::FractalKind::mandelbrot, z, std::to_string(x), std::to_string(y));
+            const nlohmann::json body = {{"width", 256}, {"height", 256}, {"center", v.center}, {"scale", v.scale}};
+            specs.push_back(*fractal::parse_task_spec(body).spec);
+          }
+        }
+        std::vector<std::unique_ptr<fractal::TaskRun>> runs;
+        std::vector<fractal::TaskRun*> ptrs;
+        for (const auto& s : specs) {
+          runs.push_back(std::make_unique<fractal::TaskRun>(s));
+          ptrs.push_back(runs.back().get());
+        }
+        const auto t0 = Clock::now();
+        fractal::render_tasks(*r, ptrs);
+        std::atomic<std::size_t> bytes{0};
+        auto encode = [&](std::size_t from) {
+          for (std::size_t k = from; k < runs.size(); k += 2)
+            if (auto png = fractal::encode_png(runs[k]->image)) bytes += png->size();
+        };
+        std::thread other(encode, 1);
+        encode(0);
+        other.join();
+        const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+        total_s += s;
+        total_tiles += static_cast<int>(runs.size());
+        std::printf("tiles_in_process backend=%s z=%d tiles=%zu seconds=%.3f tiles_per_s=%.1f png_bytes=%zu\n",
+                    r->name().c_str(), z, runs.size(), s, runs.size() / s, bytes.load());
+      }
+      std::printf("tiles_in_process backend=%s levels=%zu tiles=%d seconds=%.3f tiles_per_s=%.1f\n", r->name().c_str(),
+                  tile_levels.size(), total_tiles, total_s, total_tiles / total_s);
     }
 #else
     if (pipeline) std::printf("pipeline: not built (core-only build has no image output)\n");
