@@ -183,6 +183,15 @@ void Worker::complete(std::vector<DoneEntry> entries) {
           id, item->entry.id, log_value(backend_), e.outcome.precision_used, e.outcome.iterations,
           e.outcome.render_ms, e.encode_ms, e.outcome.file_size, e.outcome.file_path,
           ms_between(item->created_at, item->started_at), item->claim_lost.load(), entries.size());
+      if (item->run.scalar == Scalar::deep) {
+        const deep::DeepStats& d = item->run.deep;
+        spdlog::info(
+            "event=deep_render task={} reference_length={} references={} orbit_cache_hits={} orbit_ms={:.1f} "
+            "pixel_ms={:.1f} bla_skip_ratio={:.4f} rebases={} exhausted_left={}",
+            id, d.reference_length, d.references, d.orbit_cache_hits, d.orbit_seconds * 1000, d.pixel_seconds * 1000,
+            d.iterations ? static_cast<double>(d.bla_skipped) / static_cast<double>(d.iterations) : 0.0, d.rebases,
+            d.exhausted_left);
+      }
       finish(item, true);
     } catch (const std::exception& ex) {
       spdlog::error("event=output_failed task={} entry={} error={} action=left_pending", id, item->entry.id,

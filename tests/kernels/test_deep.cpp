@@ -207,6 +207,8 @@ INSTANTIATE_TEST_SUITE_P(
         // are rendered again against a longer one.
         DeepCase{"mandelbrot_off_centre_1e-30",
                  mandel("3.1e-30", "1.0000000000000000000000000000012", "8e-30", 48, 36, 5000)},
+        // Seahorse valley: long, chaotic orbits (double itself drifts here at this spacing).
+        DeepCase{"seahorse_3e-13", mandel("-0.7436438870371587", "0.1318259042053119", "3e-13", 48, 32, 6000)},
         DeepCase{"julia_dendrite_1e-60",
                  json{{"fractal", "julia"}, {"julia_c", {"0", "1"}}, {"center", {"0", "1"}}, {"scale", "1e-60"},
                       {"width", 48}, {"height", 36}, {"max_iter", 5000}}}),
