@@ -102,7 +102,8 @@ TEST_F(Cli, BadInputExitsTwoNamesTheFieldAndWritesNothing) {
       {"--supersample 9", "supersample"},
       {"--precision half", "precision"},
       {"--output iterations", "format"},
-      {"--scale 1e-20", "scale"},
+      {"--scale 1e-20000", "scale"},                    // below deep zoom's 1e-10000
+      {"--scale 1e-20 --precision double", "precision"},  // double cannot resolve it
       {"--backend gpu", "--backend"},
       {"--threads -1", "--threads"},
       {"--no-such-flag 1", "no-such-flag"},
