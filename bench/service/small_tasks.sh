@@ -59,6 +59,8 @@ stop_worker() {
 }
 cleanup() {
   stop_worker
+  # The runs' loop is a pipeline (a subshell): its worker pid comes back through a file.
+  if [[ -s $stack_dir/bench-worker.pid ]]; then kill -KILL "$(cat "$stack_dir/bench-worker.pid")" 2>/dev/null || true; fi
   "$root/scripts/stack" down >/dev/null 2>&1 || true
   if [[ ${KEEP_STACK:-0} != 1 ]]; then rm -rf "$stack_dir"; else echo "stack kept in $stack_dir"; fi
 }
@@ -140,6 +142,7 @@ for batch in $batches; do
   setsid "$bin_dir/fractal-worker" --name "bench-worker-batch$batch" --batch "$batch" --backend "$backend" \
     >"$log" 2>&1 </dev/null &
   worker_pid=$!
+  echo "$worker_pid" >"$stack_dir/bench-worker.pid"
   finished=0
   deadline=$((SECONDS + timeout))
   while ((SECONDS < deadline)); do
@@ -151,14 +154,15 @@ for batch in $batches; do
   t_end=$(now)
 
   # Every task object of the user (GET /tasks pages of 500).
-  tasks='{"tasks":[]}'
+  pages=$stack_dir/pages-$batch
+  mkdir -p "$pages"
   before=
-  while :; do
-    page=$(curl -fsS "$base/tasks?limit=500${before:+&before=$before}" -H "Authorization: Bearer $token")
-    tasks=$(jq -c --argjson p "$page" '.tasks += $p.tasks' <<<"$tasks")
-    (($(jq '.tasks | length' <<<"$page") == 500)) || break
-    before=$(jq -r '.tasks[-1].id' <<<"$page")
+  for ((page = 0; ; page++)); do
+    curl -fsS "$base/tasks?limit=500${before:+&before=$before}" -H "Authorization: Bearer $token" >"$pages/$page.json"
+    (($(jq '.tasks | length' "$pages/$page.json") == 500)) || break
+    before=$(jq -r '.tasks[-1].id' "$pages/$page.json")
   done
+  tasks=$(jq -s -c '{tasks: (map(.tasks) | add)}' "$pages"/*.json)
   if [[ -n $raw_dir ]]; then
     mkdir -p "$raw_dir"
     jq -r '["id", "status", "created_at", "started_at", "finished_at", "render_ms", "backend"],

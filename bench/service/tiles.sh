@@ -72,7 +72,7 @@ burst() {  # burst <z>: prints one "<http code> <x-cache> <seconds>" line per ti
     done
   } >"$stack_dir/burst.cfg"
   t0=$(date +%s.%N)
-  curl --config "$stack_dir/burst.cfg"
+  curl --silent --config "$stack_dir/burst.cfg"
   t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN {printf "WALL %.3f\n", b - a}'
 }
