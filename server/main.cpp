@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   using namespace fractal;
   server::ServerOptions options;
   server::CliValues values;
-  CLI::App app{"fractal-server: the fractal render service's HTTP API (see shared/API.md)", "fractal-server"};
+  CLI::App app{"fractal-server: the fractal render service's HTTP API (reference: docs/api.md)", "fractal-server"};
   server::add_cli_options(app, options, values);
   try {
     app.parse(argc, argv);
