@@ -6,6 +6,7 @@
 
 #include "auth/credentials.h"
 #include "auth/password_hash.h"
+#include "server/logging.h"
 #include "storage/timestamp.h"
 
 namespace fractal::server {
@@ -137,6 +138,16 @@ Reply AccountsResource::sign_in(const std::string& username, const std::string& 
                    challenge == Challenge::basic ? basic_challenge() : HeaderList{});
   }
   s_.login_guard.record_success(username);
+  // A hash made with weaker parameters (or another algorithm) than today's is
+  // replaced now that the password is known. A failure here never fails the sign-in.
+  if (auth::default_hasher().needs_rehash(user->password_hash)) {
+    try {
+      const bool replaced = s_.users.replace_password_hash(user->id, user->password_hash, auth::hash_password(password));
+      spdlog::info("event=password_rehashed user={} replaced={}", user->id, replaced);
+    } catch (const std::exception& e) {
+      spdlog::warn("event=password_rehash_failed user={} error=\"{}\"", user->id, log_value(e.what()));
+    }
+  }
   const auth::IssuedToken token = s_.authenticator.issue(user->id, user->username);
   spdlog::info("event=sign_in user={} jti={}", user->id, token.jti);
   return json_reply(200, {{"access_token", token.token}, {"token_type", "Bearer"}, {"expires_in", token.expires_in}},

@@ -47,4 +47,12 @@ std::optional<UserRecord> UserRepo::find_by_id(std::string_view id) {
   });
 }
 
+bool UserRepo::replace_password_hash(std::string_view id, std::string_view old_hash, std::string_view new_hash) {
+  return pool_.transact([&](pqxx::work& tx) {
+    return tx.exec_params("UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2",
+                          std::string(id), std::string(old_hash), std::string(new_hash))
+               .affected_rows() == 1;
+  });
+}
+
 }  // namespace fractal::storage

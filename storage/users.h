@@ -34,6 +34,9 @@ class UserRepo {
   [[nodiscard]] UserCreateResult create(std::string_view username, std::string_view password_hash);
   std::optional<UserRecord> find_by_username(std::string_view username);  // case-insensitive
   std::optional<UserRecord> find_by_id(std::string_view id);              // nullopt for a malformed id
+  // Replaces the stored hash when it is still `old_hash` (a concurrent change
+  // wins); true when replaced. For re-hashing with stronger parameters at sign-in.
+  bool replace_password_hash(std::string_view id, std::string_view old_hash, std::string_view new_hash);
 
  private:
   PgPool& pool_;

@@ -3,6 +3,8 @@
 #include <regex>
 
 #include "auth/jwt.h"
+#include "auth/password_hash.h"
+#include "storage/users.h"
 #include "tests/server/server_test_env.h"
 
 namespace fractal::server::testing {
@@ -213,6 +215,26 @@ TEST(SignOut, NeedsAToken) {
   const Response r = send(Request{.method = "POST", .path = "/sign-out"});
   expect_error(r, 401, "unauthorized");
   EXPECT_EQ(r.header("WWW-Authenticate").rfind("Bearer", 0), 0u);
+}
+
+TEST(SignIn, AWeakerHashIsReplacedAtTheNextSignIn) {
+  // As if stored by an older release with cheaper parameters (m = 8 MiB, t = 1).
+  const auth::PasswordHasher old_hasher(auth::Argon2Params{1, 8u * 1024 * 1024});
+  const std::string name = unique_username("rehash");
+  storage::UserRepo users(pool());
+  const std::string weak = old_hasher.hash(kPassword);
+  ASSERT_EQ(users.create(name, weak).status, storage::UserCreateStatus::created);
+  ASSERT_TRUE(auth::default_hasher().needs_rehash(weak));
+
+  expect_error(post_json("/sign-in", {{"username", name}, {"password", "wrong-password-1"}}), 401, "invalid_credentials");
+  EXPECT_EQ(users.find_by_username(name)->password_hash, weak) << "a failed sign-in changes nothing";
+
+  ASSERT_EQ(post_json("/sign-in", {{"username", name}, {"password", kPassword}}).status, 200);
+  const std::string now = users.find_by_username(name)->password_hash;
+  EXPECT_NE(now, weak);
+  EXPECT_NE(now.find("m=19456,t=2,p=1"), std::string::npos) << now;
+  EXPECT_FALSE(auth::default_hasher().needs_rehash(now));
+  EXPECT_EQ(post_json("/sign-in", {{"username", name}, {"password", kPassword}}).status, 200);  // still the same password
 }
 
 }  // namespace
