@@ -180,6 +180,10 @@ void Worker::reconcile_pass() {
                  storage::to_string(record->status), log_value(record->worker.value_or("")));
   }
   missing_since_ = std::move(still_missing);
+  // Idempotency-Keys are kept for a day: a retry comes within minutes, and the
+  // table must not grow with every submission ever made.
+  if (const std::size_t purged = repo_.purge_idempotency_keys(options_.idempotency_key_max_age); purged > 0)
+    spdlog::info("event=idempotency_keys_purged count={} max_age_s={}", purged, options_.idempotency_key_max_age.count());
   if (requeued > 0) {
     counters_.reconciled += requeued;
     try {

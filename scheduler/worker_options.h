@@ -35,6 +35,7 @@ struct WorkerOptions {
   int max_deliveries = 3;             // a task delivered more often is failed and dead-lettered
   Millis reconcile_interval{10000};   // how often Postgres is compared with the stream
   Millis reconcile_min_age{5000};     // younger tasks may not be XADDed yet: never re-enqueued
+  std::chrono::seconds idempotency_key_max_age{24 * 3600};  // the reconciler forgets older Idempotency-Keys
   int encode_threads = 2;
   int png_compression = 1;
   Millis drain_timeout{20000};        // after stop(): renders still running then are canceled and handed back

@@ -223,6 +223,29 @@ TEST_F(SchedulerTest, WorkerRidesOutARedisLoadingItsAppendOnlyFile) {
   EXPECT_NE(redis().log_tail(20000).find("DB loaded from append only file"), std::string::npos);
 }
 
+TEST_F(SchedulerTest, ReconcilerForgetsIdempotencyKeysOlderThanADay) {
+  const nlohmann::json params = to_json(*parse_task_spec(small_params()).spec);
+  ASSERT_EQ(repo_->create(owner_, params, std::string_view("old-key")).outcome, storage::CreateOutcome::created);
+  ASSERT_EQ(repo_->create(owner_, params, std::string_view("new-key")).outcome, storage::CreateOutcome::created);
+  pool_->transact([&](pqxx::work& tx) {
+    tx.exec_params("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE key = 'old-key'");
+  });
+  auto keys = [&] {
+    return pool_->transact([&](pqxx::work& tx) {
+      std::vector<std::string> out;
+      for (const auto& row : tx.exec("SELECT key FROM idempotency_keys ORDER BY key")) out.push_back(row[0].as<std::string>());
+      return out;
+    });
+  };
+  ASSERT_EQ(keys(), (std::vector<std::string>{"new-key", "old-key"}));
+  WorkerOptions o = options("w1");
+  o.reconcile_interval = 200ms;
+  start_worker(o);
+  EXPECT_TRUE(wait_until([&] { return keys() == std::vector<std::string>{"new-key"}; }, 10s));
+  // A retry with the forgotten key is a new submission; the kept one still replays.
+  EXPECT_EQ(repo_->create(owner_, params, std::string_view("new-key")).outcome, storage::CreateOutcome::existing);
+}
+
 TEST_F(SchedulerTest, WorkerRidesOutAPostgresOutage) {
   Worker& w = start_worker(options("w1"));
   const std::string first = submit(small_params());
