@@ -215,9 +215,9 @@ const std::vector<FieldRow>& table() {
        [](const json& v, TaskSpec& s) { return parse_int(v, 1, kMaxSide, s.width); }},
       {{"height", "int", "600", "1-16384; width*height <= 67,108,864"},
        [](const json& v, TaskSpec& s) { return parse_int(v, 1, kMaxSide, s.height); }},
-      {{"center", "pair", "[-0.5, 0] (mandelbrot), [0, 0] (julia)", "[re, im], finite numbers or decimal strings"},
+      {{"center", "pair", "[-0.5, 0] (mandelbrot), [0, 0] (julia)", "[re, im], finite numbers or decimal strings (up to 10,000 significant digits)"},
        [](const json& v, TaskSpec& s) { return parse_pair(v, s.center); }},
-      {{"scale", "number", "3.0 (mandelbrot), 3.2 (julia)", "> 0 and finite: width of the view"},
+      {{"scale", "number", "3.0 (mandelbrot), 3.2 (julia)", "> 0, down to 1e-10000 (number or decimal string): width of the view"},
        [](const json& v, TaskSpec& s) {
          std::string e = parse_decimal(v, s.scale);
          const bool negative = v.is_number() ? v.get<double>() < 0 : (v.is_string() && v.get_ref<const std::string&>().rfind('-', 0) == 0);
@@ -237,7 +237,7 @@ const std::vector<FieldRow>& table() {
        [](const json& v, TaskSpec& s) { return parse_enum(v, kOutputs, s.output); }},
       {{"format", "enum", "\"png\"", "\"png\", \"jpg\", \"tiff\" or \"exr\"; iterations needs tiff or exr"},
        [](const json& v, TaskSpec& s) { return parse_enum(v, kFormats, s.format); }},
-      {{"palette", "palette", "\"classic\"", "a name from GET /palettes or a list of >= 2 \"#rrggbb\" stops"},
+      {{"palette", "palette", "\"classic\"", "a name from GET /palettes or a list of 2-256 \"#rrggbb\" stops"},
        [](const json& v, TaskSpec& s) { return parse_palette(v, s); }},
       {{"coloring", "enum", "\"smooth\"", "\"smooth\", \"bands\" or \"histogram\""},
        [](const json& v, TaskSpec& s) { return parse_enum(v, kColorings, s.coloring); }},
