@@ -184,6 +184,15 @@ FRACTAL_HD inline const BlaEntry* find_bla(const BlaView& bla, int n, int k, int
   return nullptr;
 }
 
+// The sample ends at iteration k when |z_k|^2 > 4 (count k) or k = max_iter;
+// then out holds its count and |z|^2.
+FRACTAL_HD inline bool settled(PixelResult& out, double r2, int k, int max_iter) {
+  if (r2 <= 4 && k < max_iter) return false;
+  out.count = static_cast<std::uint32_t>(r2 > 4 ? k : max_iter);
+  out.mag2 = static_cast<float>(r2);
+  return true;
+}
+
 // Below this binary exponent dz stays in CExp; at or above it, double.
 inline constexpr int kDoubleFrom = -900;
 
@@ -202,16 +211,7 @@ FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, const BlaView& bla, 
   while (!wide) {
     const double zr = ref.re[n] + to_double_re(dz), zi = ref.im[n] + to_double_im(dz);
     const double r2 = zr * zr + zi * zi;
-    if (r2 > 4) {
-      out.count = static_cast<std::uint32_t>(k);
-      out.mag2 = static_cast<float>(r2);
-      return out;
-    }
-    if (k >= max_iter) {
-      out.count = static_cast<std::uint32_t>(max_iter);
-      out.mag2 = static_cast<float>(r2);
-      return out;
-    }
+    if (settled(out, r2, k, max_iter)) return out;
     // |z| < |dz| cannot happen while |dz| < 2^-900 unless the reference is at 0
     // itself (Z_0 of a Mandelbrot reference): nothing to rebase.
     if (n + 1 >= ref.length) {  // reference ended (it escaped): dz is tiny, rebase keeps it exact
@@ -241,16 +241,7 @@ FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, const BlaView& bla, 
     const double Zr = ref.re[n], Zi = ref.im[n];
     const double zr = Zr + dr, zi = Zi + di;
     const double r2 = zr * zr + zi * zi;
-    if (r2 > 4) {
-      out.count = static_cast<std::uint32_t>(k);
-      out.mag2 = static_cast<float>(r2);
-      return out;
-    }
-    if (k >= max_iter) {
-      out.count = static_cast<std::uint32_t>(max_iter);
-      out.mag2 = static_cast<float>(r2);
-      return out;
-    }
+    if (settled(out, r2, k, max_iter)) return out;
     const bool at_end = n + 1 >= ref.length;
     if (at_end || r2 < dr * dr + di * di) {
       // Rebase: the orbit is closer to 0 than to the reference (or the reference ended).
