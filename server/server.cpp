@@ -143,10 +143,23 @@ class Dispatcher final : public RequestSink {
       reply.headers.emplace_back("X-Request-Id", id);
     } catch (...) {
     }
+    // Counted before the answer leaves, so a client that reads /metrics right
+    // after its answer sees its own request (answers may be written from a
+    // waiter thread). A file answer is counted after: opening the file can
+    // still turn it into a 500.
+    const bool count_first = !reply.file;
+    double seconds = 0;
+    auto account = [&] {
+      seconds = std::chrono::duration<double>(Clock::now() - started).count();
+      try {
+        metrics_.observe(route, method, reply.status, seconds);
+      } catch (...) {
+      }
+    };
+    if (count_first) account();
     write(reply, response, head);
-    const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    if (!count_first) account();
     try {
-      metrics_.observe(route, method, reply.status, seconds);
       spdlog::info("event=request id={} method={} path=\"{}\" route={} status={} ms={:.1f}", id, method,
                    log_value(path), route, reply.status, seconds * 1000);
     } catch (...) {
