@@ -59,10 +59,7 @@ TEST_F(SchedulerTest, AWorkerWhoseClaimWasTakenOverNeitherWritesNorCountsTwice) 
   WorkerOptions o = options("w1");
   o.claim_timeout = 1500ms;
   Worker& w = start_worker(o);
-  ASSERT_TRUE(wait_until([&] {
-    const auto t = find(id);
-    return t && t->status == TaskStatus::running && t->progress > 0;
-  }, 30s));
+  ASSERT_TRUE(wait_rendering(id));
   // Another worker takes the entry over (as after a long stall) and finishes first.
   ASSERT_EQ(queue_->autoclaim("w2", 0ms, 10).size(), 1u);
   ASSERT_TRUE(wait_until([&] { return w.counters().claims_lost == 1; }, 5s));
@@ -169,10 +166,7 @@ TEST_F(SchedulerTest, QueueSurvivesARedisRestartWithAof) {
   o.reconcile_interval = 300ms;  // would re-enqueue lost tasks: it must find none
   Worker& w = start_worker(o);
   const std::string running = submit(interior_params(400, 300, 60'000));
-  ASSERT_TRUE(wait_until([&] {
-    const auto t = find(running);
-    return t && t->status == TaskStatus::running && t->progress > 0;
-  }, 30s));
+  ASSERT_TRUE(wait_rendering(running));
   const std::string waiting = submit(small_params());  // undelivered while the worker renders
 
   redis().stop();  // SIGTERM: Redis writes the AOF out
@@ -201,10 +195,7 @@ TEST_F(SchedulerTest, WorkerRidesOutARedisLoadingItsAppendOnlyFile) {
   // here), to the worker's reads, claims and keep-alives alike.
   redis().populate(400'000);
   const std::string running = submit(interior_params(400, 300, 40'000));
-  ASSERT_TRUE(wait_until([&] {
-    const auto t = find(running);
-    return t && t->status == TaskStatus::running && t->progress > 0;
-  }, 30s));
+  ASSERT_TRUE(wait_rendering(running));
   redis().stop();
   redis().start_no_wait();
   redis().wait_ready();
@@ -253,10 +244,7 @@ TEST_F(SchedulerTest, WorkerRidesOutAPostgresOutage) {
 
   // Mid-render: Postgres goes away; a second task arrives while it is down.
   const std::string running = submit(interior_params(400, 300, 40'000));
-  ASSERT_TRUE(wait_until([&] {
-    const auto t = find(running);
-    return t && t->status == TaskStatus::running && t->progress > 0;
-  }, 30s));
+  ASSERT_TRUE(wait_rendering(running));
   const std::string later = create_task(to_json(*parse_task_spec(small_params()).spec));
   postgres().stop();
   enqueue(later);
@@ -281,10 +269,7 @@ TEST_F(SchedulerTest, SigtermHandsTheRenderBackAndExitsZero) {
   auto args = binary_args("worker-a");
   args.insert(args.end(), {"--drain-timeout", "0.3", "--claim-timeout", "60"});
   test::ChildProcess a = spawn_worker(args, log);
-  ASSERT_TRUE(wait_until([&] {
-    const auto t = find(id);
-    return t && t->status == TaskStatus::running && t->progress > 0;
-  }, 30s)) << test::file_tail(log);
+  ASSERT_TRUE(wait_rendering(id)) << test::file_tail(log);
   const auto t0 = std::chrono::steady_clock::now();
   a.send_signal(SIGTERM);
   ASSERT_TRUE(a.wait_for_exit(10s)) << test::file_tail(log);

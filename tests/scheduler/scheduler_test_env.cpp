@@ -202,6 +202,15 @@ storage::TaskRecord SchedulerTest::get(const std::string& id) {
   return *t;
 }
 
+bool SchedulerTest::wait_rendering(const std::string& id, std::chrono::milliseconds timeout) {
+  return wait_until(
+      [&] {
+        const auto t = find(id);
+        return t && t->status == storage::TaskStatus::running && t->progress > 0;
+      },
+      timeout);
+}
+
 bool SchedulerTest::wait_status(const std::string& id, storage::TaskStatus status, std::chrono::milliseconds timeout) {
   return wait_until(
       [&] {

@@ -90,6 +90,8 @@ class SchedulerTest : public ::testing::Test {
   std::optional<storage::TaskRecord> find(const std::string& id);
   storage::TaskRecord get(const std::string& id);
   bool wait_status(const std::string& id, storage::TaskStatus status, std::chrono::milliseconds timeout);
+  // Until the task is running with some progress: a worker is inside its render.
+  bool wait_rendering(const std::string& id, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   storage::MetricsSnapshot metrics();
   // Files in the data dir whose name mentions the task id (results and temp files).
   std::vector<std::filesystem::path> files_of(const std::string& id) const;

@@ -98,10 +98,7 @@ TEST_F(SchedulerTest, DeletingARunningTaskStopsItsRenderWithinASecond) {
   // 4.8e11 iterations: minutes of work unless stopped.
   const std::string id = submit(interior_params(800, 600, 1'000'000));
   Worker& w = start_worker(options("w1"));
-  ASSERT_TRUE(wait_until([&] {
-    const auto t = find(id);
-    return t && t->status == TaskStatus::running && t->progress > 0;
-  }, 30s));
+  ASSERT_TRUE(wait_rendering(id));
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(repo_->remove(owner_, id));
   ASSERT_TRUE(wait_until([&] { return w.counters().tasks_canceled == 1; }, 5s));
@@ -120,10 +117,7 @@ TEST_F(SchedulerTest, CancelingARunningTaskStopsItsRenderAndLeavesNoFile) {
   // 4.8e11 iterations: minutes of work unless stopped.
   const std::string id = submit(interior_params(800, 600, 1'000'000));
   Worker& w = start_worker(options("w1"));
-  ASSERT_TRUE(wait_until([&] {
-    const auto t = find(id);
-    return t && t->status == TaskStatus::running && t->progress > 0;
-  }, 30s));
+  ASSERT_TRUE(wait_rendering(id));
   const auto t0 = std::chrono::steady_clock::now();
   const auto canceled = repo_->cancel(owner_, id);  // the server's POST /tasks/<id>/cancel
   ASSERT_TRUE(canceled && canceled->canceled);
