@@ -150,7 +150,7 @@ void render_tasks(Renderer& renderer, std::span<TaskRun* const> tasks, const Ren
       if (j.scalar != Scalar::deep) continue;
       deep::Band band{j.grid_width, j.grid_height, j.row0, j.rows, j.counts, j.mag2, j.cancel, j.progress};
       bool canceled = false;
-      j.iterations = deep::render_band(owners[k]->run->spec, band, 0, owners[k]->run->deep, canceled);
+      j.iterations = deep::render_band(owners[k]->run->spec, band, owners[k]->run->deep, canceled);
       j.canceled = canceled;
     }
     for (std::size_t k = 0; k < jobs.size(); ++k) {

@@ -244,9 +244,7 @@ cpu::ThreadPool& pool() {
 
 }  // namespace
 
-bool available() { return true; }
-
-std::uint64_t render_band(const TaskSpec& spec, const Band& band, int /*threads*/, DeepStats& stats, bool& canceled) {
+std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& stats, bool& canceled) {
   canceled = false;
   View v{spec, band.grid_width, band.grid_height};
   {

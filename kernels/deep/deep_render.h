@@ -36,11 +36,8 @@ struct Band {
   std::atomic<std::uint64_t>* progress = nullptr;
 };
 
-// Renders one band of spec's sample grid; returns the sum of its counts.
-// `threads` 0: all cores. Sets *canceled when cancel stopped it.
-std::uint64_t render_band(const TaskSpec& spec, const Band& band, int threads, DeepStats& stats, bool& canceled);
-
-// Whether this build has the deep renderer (it needs MPFR).
-bool available();
+// Renders one band of spec's sample grid on all cores; returns the sum of its
+// counts. Sets `canceled` when cancel stopped it.
+std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& stats, bool& canceled);
 
 }  // namespace fractal::deep
