@@ -39,6 +39,28 @@ std::vector<std::string> split_commas(const std::string& s) {
   return parts;
 }
 
+std::string trimmed(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t");
+  if (first == std::string::npos) return {};
+  return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+}
+
+// A pair flag (--center, --julia-c) in either spelling: "re,im" or the JSON
+// form the help shows, "[re, im]" (numbers or quoted decimal strings). Each
+// part stays text, so long decimals keep every digit; the shared parser
+// validates them and names the field.
+json pair_value(const std::string& text) {
+  std::string inner = trimmed(text);
+  if (inner.size() >= 2 && inner.front() == '[' && inner.back() == ']') inner = inner.substr(1, inner.size() - 2);
+  json a = json::array();
+  for (const auto& part : split_commas(inner)) {
+    std::string p = trimmed(part);
+    if (p.size() >= 2 && p.front() == '"' && p.back() == '"') p = p.substr(1, p.size() - 2);
+    a.push_back(p);
+  }
+  return a;
+}
+
 // "max_iter" -> "--max-iter": the flag that mirrors a field.
 std::string flag_name(const fractal::FieldInfo& f) {
   std::string flag = "--" + std::string(f.name);
@@ -59,11 +81,7 @@ json flag_value(const fractal::FieldInfo& f, const std::string& text) {
     return text;  // not an integer: the parser names the field
   }
   if (f.type == "number") return text;  // decimal strings are accepted as numbers
-  if (f.type == "pair") {
-    json a = json::array();
-    for (const auto& p : split_commas(text)) a.push_back(p);
-    return a;
-  }
+  if (f.type == "pair") return pair_value(text);
   if (f.type == "palette" && text.find('#') != std::string::npos) {
     json a = json::array();
     for (const auto& p : split_commas(text)) a.push_back(p);
@@ -101,7 +119,8 @@ int main(int argc, char** argv) {
   app.add_option("--jpeg-quality", write_options.jpeg_quality, "JPEG quality 1-100")->capture_default_str();
   std::map<std::string, std::string> flag_text;
   for (const auto& f : fractal::task_fields()) {
-    const std::string help = std::string(f.rule) + " (default " + std::string(f.default_text) + ")";
+    std::string help = std::string(f.rule) + " (default " + std::string(f.default_text) + ")";
+    if (f.type == "pair") help += "; spelled re,im or [re, im]";
     app.add_option(flag_name(f), flag_text[std::string(f.name)], help);
   }
   try {

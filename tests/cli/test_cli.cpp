@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include <OpenImageIO/imageio.h>
 
@@ -150,3 +151,44 @@ TEST_F(Cli, HelpListsEveryField) {
 }
 
 }  // namespace
+
+// --center and --julia-c take the pair as the help shows it, "[re, im]" (with
+// or without spaces, numbers or quoted decimal strings), or as "re,im"; every
+// spelling gives the same image.
+TEST_F(Cli, PairFlagsAcceptBothSpellings) {
+  const std::string base = "--fractal julia --width 48 --height 32 --max-iter 200 --backend cpu --format tiff ";
+  const CliRun plain = run(base + "--julia-c=-0.8,0.156 --center=0.1,0 -o " + path("plain.tiff"));
+  ASSERT_EQ(plain.status, 0) << plain.output;
+  const auto pixels = [](const std::string& file) {
+    auto in = OIIO::ImageInput::open(file);
+    std::vector<unsigned short> p;
+    if (!in) return p;
+    p.resize(static_cast<std::size_t>(in->spec().image_pixels()) * in->spec().nchannels);
+    in->read_image(0, 0, 0, in->spec().nchannels, OIIO::TypeDesc::UINT16, p.data());
+    return p;
+  };
+  const auto expected = pixels(path("plain.tiff"));
+  ASSERT_FALSE(expected.empty());
+  const char* spellings[] = {
+      "--julia-c '[-0.8,0.156]' --center '[0.1,0]'",
+      "--julia-c '[-0.8, 0.156]' --center='[0.1, 0]'",
+      "--julia-c ' [ -0.8 , 0.156 ] ' --center '0.1, 0'",
+      "--julia-c '[\"-0.8\", \"0.156\"]' --center '[\"0.1\",\"0\"]'",
+  };
+  int n = 0;
+  for (const char* s : spellings) {
+    const std::string out = path("s" + std::to_string(n++) + ".tiff");
+    const CliRun r = run(base + s + " -o " + out);
+    ASSERT_EQ(r.status, 0) << s << "\n" << r.output;
+    EXPECT_EQ(pixels(out), expected) << s;
+  }
+  // Still refused, naming the field: one number, three, empty, unbalanced.
+  for (const char* bad : {"'[-0.8]'", "'[-0.8,0.1,0.2]'", "'[]'", "'[-0.8,0.156'", "'[a,b]'"}) {
+    const CliRun r = run(base + "--julia-c " + bad + " -o " + path("bad.tiff"));
+    EXPECT_EQ(r.status, 2) << bad << "\n" << r.output;
+    EXPECT_NE(r.output.find("julia_c"), std::string::npos) << bad << "\n" << r.output;
+    EXPECT_FALSE(fs::exists(path("bad.tiff"))) << bad;
+  }
+  const CliRun help = run("--help");
+  EXPECT_NE(help.output.find("spelled re,im or [re, im]"), std::string::npos) << help.output;
+}
