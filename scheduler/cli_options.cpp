@@ -149,6 +149,17 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       ->envname("FRACTAL_DRAIN_TIMEOUT")
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
+  std::string health_file;
+  long long check_max_age_s = cl.check_max_age.count();
+  app.add_option("--health-file", health_file,
+                 "liveness file written every heartbeat with the time the worker last made progress")
+      ->envname("FRACTAL_WORKER_HEALTH_FILE");
+  app.add_flag("--check", cl.check,
+               "liveness probe: exit 0 when --health-file shows progress within --check-max-age, else 1");
+  app.add_option("--check-max-age", check_max_age_s, "seconds without progress after which --check fails")
+      ->envname("FRACTAL_WORKER_CHECK_MAX_AGE")
+      ->check(CLI::Range(1LL, 86400LL))
+      ->capture_default_str();
   app.add_option("--log-level", cl.log_level, "trace | debug | info | warn | error")
       ->envname("FRACTAL_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -161,6 +172,16 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     cl.exit_code = app.exit(e, out, err);
     cl.message = out.str() + err.str();
     if (cl.exit_code != 0) cl.exit_code = 2;
+    return cl;
+  }
+
+  o.health_file = health_file;
+  cl.check_max_age = std::chrono::seconds(check_max_age_s);
+  if (cl.check) {
+    if (health_file.empty()) {
+      cl.exit_code = 2;
+      cl.message = "fractal-worker: --check needs --health-file (or FRACTAL_WORKER_HEALTH_FILE)\n";
+    }
     return cl;
   }
 

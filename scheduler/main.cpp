@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "scheduler/cli_options.h"
+#include "scheduler/liveness.h"
 #include "scheduler/log_text.h"
 #include "scheduler/worker.h"
 
@@ -71,6 +72,12 @@ int main(int argc, char** argv) {
   if (cl.exit_code) {
     std::fputs(cl.message.c_str(), *cl.exit_code == 0 ? stdout : stderr);
     return *cl.exit_code;
+  }
+
+  if (cl.check) {
+    const LivenessCheck result = check_liveness(cl.options.health_file, cl.check_max_age);
+    std::fputs((result.message + "\n").c_str(), result.ok ? stdout : stderr);
+    return result.ok ? 0 : kExitFailure;
   }
 
   spdlog::set_pattern("ts=%Y-%m-%dT%H:%M:%S.%eZ level=%l %v", spdlog::pattern_time_type::utc);

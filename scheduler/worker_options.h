@@ -41,7 +41,8 @@ struct WorkerOptions {
   Millis drain_timeout{20000};        // after stop(): renders still running then are canceled and handed back
 
   Millis progress_interval{250};      // progress to Postgres, deletion checks
-  Millis heartbeat_interval{3000};    // fractal:workers, for GET /stats
+  Millis heartbeat_interval{3000};    // fractal:workers, for GET /stats; the liveness file
+  std::filesystem::path health_file;  // liveness file for `fractal-worker --check` (liveness.h); empty: none
 
   // Grouping: one render call gets at most this many worst-case iterations
   // (samples x max_iter; 0: derived from the backend) and this much memory.

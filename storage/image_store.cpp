@@ -64,7 +64,8 @@ fs::path ImageStore::temp_path_for(std::string_view task_id, std::string_view ex
   return root_ / kPartialDir / (temp_prefix(id) + unique + "." + std::string(extension) + ".tmp");
 }
 
-fs::path ImageStore::commit(const fs::path& temp, std::string_view task_id, std::string_view extension) const {
+fs::path ImageStore::commit(const fs::path& temp, std::string_view task_id, std::string_view extension,
+                            bool sync_directory) const {
   const fs::path final_path = path_for(task_id, extension);
   if (temp.parent_path() != root_ / kPartialDir ||
       temp.filename().string().rfind(temp_prefix(checked_id(task_id)), 0) != 0)
@@ -72,11 +73,29 @@ fs::path ImageStore::commit(const fs::path& temp, std::string_view task_id, std:
   fs::rename(temp, final_path);
   // The rename is durable only once the directory entry is: the task is marked
   // done right after this, so a crash must not lose the file's final name.
+  if (sync_directory) sync();
+  return final_path;
+}
+
+void ImageStore::sync() const {
   if (const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
     ::fsync(fd);
     ::close(fd);
   }
-  return final_path;
+}
+
+std::size_t ImageStore::sweep_partial(std::chrono::seconds max_age) const {
+  std::size_t removed = 0;
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (fs::directory_iterator it(root_ / kPartialDir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code st;
+    if (!it->is_regular_file(st)) continue;
+    const auto written = it->last_write_time(st);
+    if (st || now - written < max_age) continue;
+    removed += fs::remove(it->path(), st) ? 1 : 0;
+  }
+  return removed;
 }
 
 bool ImageStore::exists(std::string_view task_id, std::string_view extension) const {

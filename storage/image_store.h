@@ -3,6 +3,7 @@
 // and a short lower-case extension, never from a path a user supplied.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -24,8 +25,15 @@ class ImageStore {
   std::filesystem::path temp_path_for(std::string_view task_id, std::string_view extension) const;
   // Renames a finished temp file onto path_for() atomically: a download never
   // sees a half-written file. Returns the final path.
+  // With sync_directory false the rename is not yet durable: call sync() once
+  // for a group of commits before recording them done.
   std::filesystem::path commit(const std::filesystem::path& temp, std::string_view task_id,
-                               std::string_view extension) const;
+                               std::string_view extension, bool sync_directory = true) const;
+  // fsync of the root directory: makes the renames before it durable.
+  void sync() const;
+  // Removes temp files under root/.partial older than max_age (writes a killed
+  // worker left behind); returns how many went.
+  std::size_t sweep_partial(std::chrono::seconds max_age) const;
 
   bool exists(std::string_view task_id, std::string_view extension) const;
   std::optional<std::uintmax_t> size(std::string_view task_id, std::string_view extension) const;

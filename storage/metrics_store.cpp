@@ -57,38 +57,52 @@ void MetricsStore::histogram_fields(std::vector<std::string>& argv, std::string_
 }
 
 void MetricsStore::record_render(double queue_wait_seconds, double render_seconds, std::int64_t iterations) {
-  std::lock_guard lock(mutex_);
+  record_renders({RenderSample{queue_wait_seconds, render_seconds, iterations}});
+}
+
+void MetricsStore::record_renders(const std::vector<RenderSample>& samples) {
+  if (samples.empty()) return;
+  double queue_wait = 0, render = 0, iterations = 0;
+  std::map<std::string, std::int64_t> buckets;  // histogram field -> observations
+  for (const RenderSample& r : samples) {
+    queue_wait += r.queue_wait_seconds;
+    render += r.render_seconds;
+    iterations += static_cast<double>(r.iterations);
+    std::vector<std::string> q, h;
+    histogram_fields(q, "queue_wait", queue_wait_buckets(), r.queue_wait_seconds);
+    histogram_fields(h, "render", render_time_buckets(), r.render_seconds);
+    ++buckets[q[2]];
+    ++buckets[h[2]];
+  }
+  const std::string n = std::to_string(samples.size());
   const std::string rate_key = "fractal:rate:" + std::to_string(unix_seconds());
   std::vector<std::vector<std::string>> cmds = {
-      {"HINCRBY", kHash, "tasks_rendered", "1"},
+      {"MULTI"},
+      {"HINCRBY", kHash, "tasks_rendered", n},
       {"HINCRBYFLOAT", kHash, "iterations", std::to_string(iterations)},
-      {"HINCRBY", kHash, "queue_wait:count", "1"},
-      {"HINCRBYFLOAT", kHash, "queue_wait:sum", std::to_string(queue_wait_seconds)},
-      {"HINCRBY", kHash, "render:count", "1"},
-      {"HINCRBYFLOAT", kHash, "render:sum", std::to_string(render_seconds)},
-      {"HINCRBY", rate_key, "renders", "1"},
+      {"HINCRBY", kHash, "queue_wait:count", n},
+      {"HINCRBYFLOAT", kHash, "queue_wait:sum", std::to_string(queue_wait)},
+      {"HINCRBY", kHash, "render:count", n},
+      {"HINCRBYFLOAT", kHash, "render:sum", std::to_string(render)},
+      {"HINCRBY", rate_key, "renders", n},
       {"HINCRBYFLOAT", rate_key, "iterations", std::to_string(iterations)},
       {"EXPIRE", rate_key, std::to_string(kRateTtlSeconds)},
   };
-  std::vector<std::string> q, r;
-  histogram_fields(q, "queue_wait", queue_wait_buckets(), queue_wait_seconds);
-  histogram_fields(r, "render", render_time_buckets(), render_seconds);
-  cmds.emplace_back(q);
-  cmds.emplace_back(r);
-  conn_.command({"MULTI"});
-  for (const auto& c : cmds) conn_.command(c);
-  conn_.command({"EXEC"});
+  for (const auto& [field, count] : buckets) cmds.push_back({"HINCRBY", kHash, field, std::to_string(count)});
+  cmds.push_back({"EXEC"});
+  std::lock_guard lock(mutex_);
+  conn_.pipeline(cmds);
 }
 
 void MetricsStore::record_batch(std::size_t tasks) {
-  std::lock_guard lock(mutex_);
   std::vector<std::string> b;
   histogram_fields(b, "batch", batch_size_buckets(), static_cast<double>(tasks));
-  conn_.command({"MULTI"});
-  conn_.command(b);
-  conn_.command({"HINCRBY", kHash, "batch:count", "1"});
-  conn_.command({"HINCRBYFLOAT", kHash, "batch:sum", std::to_string(tasks)});
-  conn_.command({"EXEC"});
+  std::lock_guard lock(mutex_);
+  conn_.pipeline({{"MULTI"},
+                  b,
+                  {"HINCRBY", kHash, "batch:count", "1"},
+                  {"HINCRBYFLOAT", kHash, "batch:sum", std::to_string(tasks)},
+                  {"EXEC"}});
 }
 
 void MetricsStore::record_failure() {

@@ -43,8 +43,14 @@ class MetricsStore {
  public:
   explicit MetricsStore(RedisOptions redis);
 
-  // Worker side; every call is one pipelined round trip (MULTI/EXEC).
+  // Worker side; every call is one round trip (record_renders/record_batch: a
+  // pipelined MULTI/EXEC).
+  struct RenderSample {
+    double queue_wait_seconds = 0, render_seconds = 0;
+    std::int64_t iterations = 0;
+  };
   void record_render(double queue_wait_seconds, double render_seconds, std::int64_t iterations);
+  void record_renders(const std::vector<RenderSample>& samples);
   void record_batch(std::size_t tasks);
   void record_failure();
   void record_redeliveries(std::int64_t n);

@@ -73,6 +73,11 @@ class RedisConnection {
   // fails mid-command, RedisError for an error reply.
   RedisReply command(const std::vector<std::string>& argv, const CommandOptions& options);
   RedisReply command(const std::vector<std::string>& argv) { return command(argv, CommandOptions{}); }
+  // Sends every command, then reads every reply: one round trip for all.
+  // Error replies come back in place (type error) unless they mean Redis is
+  // unavailable (LOADING, ...: StorageUnavailable). An I/O error resends the
+  // whole pipeline once when `idempotent` (all or none of it may be repeated).
+  std::vector<RedisReply> pipeline(const std::vector<std::vector<std::string>>& commands, bool idempotent = false);
   bool ping() noexcept;
   void disconnect() noexcept;
   bool connected() const noexcept { return ctx_ != nullptr; }
@@ -136,6 +141,9 @@ class TaskQueue {
   std::vector<StreamEntry> read(std::string_view consumer, std::size_t count, std::chrono::milliseconds block);
   // XACK + XDEL (atomically); false when the entry was no longer pending.
   bool ack(std::string_view entry_id);
+  // ack() for many entries in one round trip; per entry, in order, whether
+  // this call acknowledged it.
+  std::vector<bool> ack_many(const std::vector<std::string>& entry_ids);
   // This consumer's own pending entries (XREADGROUP with id 0), e.g. after a
   // restart under the same consumer name; delivery counts from XPENDING.
   std::vector<StreamEntry> pending_for(std::string_view consumer, std::size_t count = 100);

@@ -157,6 +157,57 @@ void RedisConnection::ensure_connected() {
   }
 }
 
+std::vector<RedisReply> RedisConnection::pipeline(const std::vector<std::vector<std::string>>& commands,
+                                                  bool idempotent) {
+  std::vector<RedisReply> out;
+  if (commands.empty()) return out;
+  for (const auto& argv : commands)
+    if (argv.empty()) throw std::invalid_argument("redis command without a name");
+  for (int attempt = 1;; ++attempt) {
+    ensure_connected();
+    out.clear();
+    bool io_error = false;
+    {
+      SigpipeBlock no_sigpipe;
+      std::vector<const char*> args;
+      std::vector<size_t> lengths;
+      for (const auto& argv : commands) {
+        args.clear();
+        lengths.clear();
+        for (const auto& a : argv) {
+          args.push_back(a.data());
+          lengths.push_back(a.size());
+        }
+        if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), args.data(), lengths.data()) != REDIS_OK) {
+          io_error = true;
+          break;
+        }
+      }
+      for (std::size_t i = 0; !io_error && i < commands.size(); ++i) {
+        void* raw = nullptr;
+        if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
+          io_error = true;
+          break;
+        }
+        std::unique_ptr<redisReply, ReplyDeleter> reply(static_cast<redisReply*>(raw));
+        out.push_back(convert(reply.get()));
+      }
+    }
+    if (io_error) {
+      const std::string message = ctx_ && ctx_->errstr[0] ? ctx_->errstr : "connection lost";
+      disconnect();
+      if (idempotent && attempt == 1) continue;
+      throw StorageUnavailable("redis", commands.front().front() + " (pipeline of " +
+                                            std::to_string(commands.size()) + "): " + message);
+    }
+    for (const RedisReply& r : out) {
+      if (r.type == RedisReply::Type::error && is_unavailable_reply(r.str))
+        throw StorageUnavailable("redis", commands.front().front() + " (pipeline): " + r.str);
+    }
+    return out;
+  }
+}
+
 RedisReply RedisConnection::command(const std::vector<std::string>& argv, const CommandOptions& options) {
   if (argv.empty()) throw std::invalid_argument("redis command without a name");
   std::vector<const char*> args;

@@ -8,11 +8,16 @@ namespace {
 
 // Scripts get every key in KEYS and every value in ARGV: no string building.
 
-// XACK, and XDEL only if this call acknowledged it.
+// For each entry ARGV[2..]: XACK, and XDEL only if this call acknowledged it.
+// Returns 1 or 0 per entry, in order.
 constexpr const char* kAckScript = R"lua(
-local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
-if n == 1 then redis.call('XDEL', KEYS[1], ARGV[2]) end
-return n
+local acked = {}
+for i = 2, #ARGV do
+  local n = redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  if n == 1 then redis.call('XDEL', KEYS[1], ARGV[i]) end
+  acked[#acked + 1] = n
+end
+return acked
 )lua";
 
 // XADD KEYS[1] * id ARGV[i] for every ARGV, in order; returns the entry ids.
@@ -158,12 +163,20 @@ std::vector<StreamEntry> TaskQueue::read(std::string_view consumer, std::size_t 
   return parse_read(reply, nullptr);
 }
 
-bool TaskQueue::ack(std::string_view entry_id) {
-  std::lock_guard lock(mutex_);
+bool TaskQueue::ack(std::string_view entry_id) { return ack_many({std::string(entry_id)}).front(); }
+
+std::vector<bool> TaskQueue::ack_many(const std::vector<std::string>& entry_ids) {
+  std::vector<bool> acked(entry_ids.size(), false);
+  if (entry_ids.empty()) return acked;
+  std::vector<std::string> argv{"EVAL", kAckScript, "1", queue_.stream, queue_.group};
+  argv.insert(argv.end(), entry_ids.begin(), entry_ids.end());
   RedisConnection::CommandOptions idempotent;
   idempotent.idempotent = true;
-  return conn_.command({"EVAL", kAckScript, "1", queue_.stream, queue_.group, std::string(entry_id)}, idempotent)
-             .integer == 1;
+  std::lock_guard lock(mutex_);
+  const RedisReply reply = conn_.command(argv, idempotent);
+  for (std::size_t i = 0; i < entry_ids.size() && i < reply.elements.size(); ++i)
+    acked[i] = reply.elements[i].integer == 1;
+  return acked;
 }
 
 std::vector<StreamEntry> TaskQueue::pending_for(std::string_view consumer, std::size_t count) {

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "storage/uuid.h"
 
@@ -441,6 +442,29 @@ std::optional<TaskRecord> TaskRepo::get_by_id(std::string_view id) {
     if (r.empty()) return std::nullopt;
     return to_task(r[0]);
   });
+}
+
+std::vector<std::optional<TaskRecord>> TaskRepo::get_many_by_id(const std::vector<std::string>& ids) {
+  std::vector<std::optional<TaskRecord>> out(ids.size());
+  std::vector<std::string> valid;
+  for (const auto& id : ids)
+    if (is_uuid(id)) valid.push_back(id);
+  if (valid.empty()) return out;
+  std::unordered_map<std::string, TaskRecord> found;
+  pool_.transact([&](pqxx::work& tx) {
+    found.clear();
+    for (const auto& row : tx.exec_params("SELECT " + columns() + " FROM tasks WHERE id = ANY($1::uuid[])", pg_array(valid))) {
+      TaskRecord t = to_task(row);
+      std::string key = t.id;
+      found.emplace(std::move(key), std::move(t));
+    }
+  });
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (const auto canonical = canonical_uuid(ids[i])) {
+      if (auto it = found.find(*canonical); it != found.end()) out[i] = it->second;
+    }
+  }
+  return out;
 }
 
 namespace {

@@ -181,6 +181,8 @@ class TaskRepo {
   // --- worker / operations side ---
 
   std::optional<TaskRecord> get_by_id(std::string_view id);
+  // get_by_id for many tasks in one query; per id, in order (nullopt: no such task).
+  std::vector<std::optional<TaskRecord>> get_many_by_id(const std::vector<std::string>& ids);
   // Claims a task for `worker`: allowed when queued, or running under the same
   // worker name (a restarted worker re-reading its own pending entries). With
   // `reclaim` also when running under another worker: pass it only for entries

@@ -151,9 +151,11 @@ WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std:
 
   const fs::path target(path);
   if (target.filename().empty()) return fail("output path names a directory: " + path);
-  TempFile tmp{temp_path_for(target, format)};
+  TempFile tmp{options.atomic ? temp_path_for(target, format) : target};
 
-  auto out = OIIO::ImageOutput::create(tmp.path.string());
+  // The writer is chosen by format, not by the file name: a caller's temp name
+  // may end in anything (the image store's end in ".tmp").
+  auto out = OIIO::ImageOutput::create("image." + std::string(file_extension(format)));
   if (!out) return fail("no OpenImageIO writer for " + std::string(file_extension(format)) + ": " + OIIO::geterror());
 
   OIIO::ImageSpec spec;
@@ -207,11 +209,13 @@ WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std:
 
   if (!sync_path(tmp.path, false)) return fail("cannot sync " + tmp.path.string());
   std::error_code ec;
-  fs::rename(tmp.path, target, ec);
-  if (ec) return fail("cannot rename " + tmp.path.string() + " to " + path + ": " + ec.message());
+  if (options.atomic) {
+    fs::rename(tmp.path, target, ec);
+    if (ec) return fail("cannot rename " + tmp.path.string() + " to " + path + ": " + ec.message());
+    const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+    sync_path(dir, true);  // makes the rename durable; a failure here loses nothing already visible
+  }
   tmp.keep = true;
-  const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-  sync_path(dir, true);  // makes the rename durable; a failure here loses nothing already visible
 
   WriteResult r;
   r.ok = true;

@@ -14,6 +14,11 @@ namespace fractal {
 struct WriteOptions {
   int png_compression = 1;  // zlib level 0-9; 1 is ~4x faster than the default 6
   int jpeg_quality = 92;    // 1-100
+  // true: write a temp name beside `path`, fsync, rename, fsync the directory
+  // (a reader never sees half a file). false: write `path` itself and fsync it;
+  // the caller already writes to a private temp name and renames it (the
+  // worker's image store, which syncs the directory once per group).
+  bool atomic = true;
 };
 
 struct WriteResult {

@@ -139,7 +139,7 @@ TEST_F(SchedulerTest, ReconcilerReenqueuesTasksLostWhenRedisRestartsEmpty) {
   // Re-enqueued while `running` is still being rendered, and the worker's
   // keep-alive re-created the lease of the task it renders.
   ASSERT_TRUE(wait_until([&] { return w.counters().reconciled >= 1; }, 30s));
-  RenderLeases leases(redis_options_, queue_options_.stream + ":");
+  storage::RenderLeases leases(redis_options_, queue_options_.stream + ":");
   ASSERT_TRUE(wait_until([&] { return leases.holder(running) == "w1"; }, 30s));
   ASSERT_TRUE(wait_until([&] { return queue_->contains_task(queued); }, 5s));
   // A few more reconciler passes with `running` rendering and missing from the stream.

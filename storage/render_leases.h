@@ -19,22 +19,28 @@
 
 #include "storage/redis.h"
 
-namespace fractal::scheduler {
+namespace fractal::storage {
 
 class RenderLeases {
  public:
-  RenderLeases(storage::RedisOptions redis, std::string key_prefix);
+  RenderLeases(RedisOptions redis, std::string key_prefix);
 
   // Takes the lease unless another worker holds it; true when `worker` holds it afterwards.
   bool acquire(std::string_view task_id, std::string_view worker, std::chrono::milliseconds ttl);
+  // acquire() for many tasks in one round trip; per task, in order.
+  std::vector<bool> acquire_many(const std::vector<std::string>& task_ids, std::string_view worker,
+                                 std::chrono::milliseconds ttl);
   // Takes the lease whoever holds it (entries taken over with XAUTOCLAIM).
   void take(std::string_view task_id, std::string_view worker, std::chrono::milliseconds ttl);
+  void take_many(const std::vector<std::string>& task_ids, std::string_view worker, std::chrono::milliseconds ttl);
   // Extends the leases of `task_ids` held by `worker` and re-creates missing
   // ones (Redis lost its data); returns the ids another worker holds now.
   std::vector<std::string> refresh(const std::vector<std::string>& task_ids, std::string_view worker,
                                    std::chrono::milliseconds ttl);
   // Deletes the lease if `worker` holds it.
   void release(std::string_view task_id, std::string_view worker);
+  // release() for many tasks in one round trip.
+  void release_many(const std::vector<std::string>& task_ids, std::string_view worker);
   // The worker holding the lease, if any.
   std::optional<std::string> holder(std::string_view task_id);
   // Lets one worker of the fleet re-enqueue a task per `ttl`: true for the first caller.
@@ -45,7 +51,7 @@ class RenderLeases {
 
   std::string prefix_;
   std::mutex mutex_;
-  storage::RedisConnection conn_;
+  RedisConnection conn_;
 };
 
-}  // namespace fractal::scheduler
+}  // namespace fractal::storage

@@ -1,16 +1,24 @@
-#include "scheduler/render_lease.h"
+#include "storage/render_leases.h"
 
 #include <algorithm>
 
-namespace fractal::scheduler {
+namespace fractal::storage {
 namespace {
 
-// KEYS[1] lease; ARGV worker, ttl ms. Returns the holder afterwards.
+// KEYS leases; ARGV worker, ttl ms. Takes each lease no other worker holds;
+// returns 1 (held by ARGV[1] afterwards) or 0 per key, in order.
 constexpr const char* kAcquire = R"lua(
-local h = redis.call('GET', KEYS[1])
-if h and h ~= ARGV[1] then return h end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return ARGV[1]
+local held = {}
+for i = 1, #KEYS do
+  local h = redis.call('GET', KEYS[i])
+  if h and h ~= ARGV[1] then
+    held[i] = 0
+  else
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+    held[i] = 1
+  end
+end
+return held
 )lua";
 
 // KEYS leases; ARGV worker, ttl ms. Returns the indexes (1-based) held by others.
@@ -27,13 +35,17 @@ end
 return lost
 )lua";
 
+// KEYS leases; ARGV worker. Deletes those ARGV[1] holds.
 constexpr const char* kRelease = R"lua(
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+local n = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then n = n + redis.call('DEL', KEYS[i]) end
+end
+return n
 )lua";
 
-storage::RedisConnection::CommandOptions idempotent() {
-  storage::RedisConnection::CommandOptions o;
+RedisConnection::CommandOptions idempotent() {
+  RedisConnection::CommandOptions o;
   o.idempotent = true;
   return o;
 }
@@ -42,21 +54,40 @@ std::string ms(std::chrono::milliseconds t) { return std::to_string(std::max<lon
 
 }  // namespace
 
-RenderLeases::RenderLeases(storage::RedisOptions redis, std::string key_prefix)
+RenderLeases::RenderLeases(RedisOptions redis, std::string key_prefix)
     : prefix_(std::move(key_prefix)), conn_(std::move(redis)) {}
 
 std::string RenderLeases::lease_key(std::string_view task_id) const { return prefix_ + "lease:" + std::string(task_id); }
 
 bool RenderLeases::acquire(std::string_view task_id, std::string_view worker, std::chrono::milliseconds ttl) {
+  return acquire_many({std::string(task_id)}, worker, ttl).front();
+}
+
+std::vector<bool> RenderLeases::acquire_many(const std::vector<std::string>& task_ids, std::string_view worker,
+                                             std::chrono::milliseconds ttl) {
+  std::vector<bool> held(task_ids.size(), false);
+  if (task_ids.empty()) return held;
+  std::vector<std::string> argv{"EVAL", kAcquire, std::to_string(task_ids.size())};
+  for (const auto& id : task_ids) argv.push_back(lease_key(id));
+  argv.emplace_back(worker);
+  argv.push_back(ms(ttl));
   std::lock_guard lock(mutex_);
-  const auto reply =
-      conn_.command({"EVAL", kAcquire, "1", lease_key(task_id), std::string(worker), ms(ttl)}, idempotent());
-  return reply.str == worker;
+  const auto reply = conn_.command(argv, idempotent());
+  for (std::size_t i = 0; i < task_ids.size() && i < reply.elements.size(); ++i) held[i] = reply.elements[i].integer == 1;
+  return held;
 }
 
 void RenderLeases::take(std::string_view task_id, std::string_view worker, std::chrono::milliseconds ttl) {
+  take_many({std::string(task_id)}, worker, ttl);
+}
+
+void RenderLeases::take_many(const std::vector<std::string>& task_ids, std::string_view worker,
+                             std::chrono::milliseconds ttl) {
+  if (task_ids.empty()) return;
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& id : task_ids) commands.push_back({"SET", lease_key(id), std::string(worker), "PX", ms(ttl)});
   std::lock_guard lock(mutex_);
-  conn_.command({"SET", lease_key(task_id), std::string(worker), "PX", ms(ttl)}, idempotent());
+  conn_.pipeline(commands, true);
 }
 
 std::vector<std::string> RenderLeases::refresh(const std::vector<std::string>& task_ids, std::string_view worker,
@@ -77,8 +108,16 @@ std::vector<std::string> RenderLeases::refresh(const std::vector<std::string>& t
 }
 
 void RenderLeases::release(std::string_view task_id, std::string_view worker) {
+  release_many({std::string(task_id)}, worker);
+}
+
+void RenderLeases::release_many(const std::vector<std::string>& task_ids, std::string_view worker) {
+  if (task_ids.empty()) return;
+  std::vector<std::string> argv{"EVAL", kRelease, std::to_string(task_ids.size())};
+  for (const auto& id : task_ids) argv.push_back(lease_key(id));
+  argv.emplace_back(worker);
   std::lock_guard lock(mutex_);
-  conn_.command({"EVAL", kRelease, "1", lease_key(task_id), std::string(worker)}, idempotent());
+  conn_.command(argv, idempotent());
 }
 
 std::optional<std::string> RenderLeases::holder(std::string_view task_id) {
@@ -94,4 +133,4 @@ bool RenderLeases::reserve_requeue(std::string_view task_id, std::chrono::millis
   return !reply.is_nil();
 }
 
-}  // namespace fractal::scheduler
+}  // namespace fractal::storage
