@@ -7,6 +7,7 @@
 
 #include "kernels/image/image_writer.h"
 #include "scheduler/backoff.h"
+#include "scheduler/deep_figures.h"
 #include "scheduler/log_text.h"
 #include "scheduler/worker.h"
 
@@ -107,6 +108,7 @@ void Worker::output(const std::shared_ptr<WorkItem>& item, const std::shared_ptr
       outcome.render_ms = std::llround(item->render_seconds * 1000.0);
       outcome.file_path = path.filename().string();  // a name under the image store
       outcome.file_size = static_cast<std::int64_t>(written.bytes);
+      if (item->run.scalar == Scalar::deep) outcome.deep = deep_figures_json(item->run.deep);
       // Written (file and directory synced): recorded done together with the
       // rest of its render group, then acknowledged (complete).
       return DoneEntry{item, std::move(outcome), path, encode_ms};
@@ -189,7 +191,7 @@ void Worker::complete(std::vector<DoneEntry> entries) {
             "event=deep_render task={} reference_length={} references={} orbit_cache_hits={} orbit_ms={:.1f} "
             "pixel_ms={:.1f} bla_skip_ratio={:.4f} rebases={} exhausted_left={}",
             id, d.reference_length, d.references, d.orbit_cache_hits, d.orbit_seconds * 1000, d.pixel_seconds * 1000,
-            d.iterations ? static_cast<double>(d.bla_skipped) / static_cast<double>(d.iterations) : 0.0, d.rebases,
+            deep_bla_skip_ratio(d), d.rebases,
             d.exhausted_left);
       }
       finish(item, true);
