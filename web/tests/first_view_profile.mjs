@@ -52,7 +52,10 @@ async function once(url) {
       meanTtfb: list.reduce((s, e) => s + (e.responseStart - e.requestStart), 0) / list.length,
       meanQueued: list.reduce((s, e) => s + (e.requestStart - e.startTime), 0) / list.length,
     } : null;
-    return { click, signIn: span(pick(/^\/sign-in$/)), tiles: span(pick(/^\/tiles\//)), palettes: span(pick(/^\/palettes$/)), tasks: span(pick(/^\/tasks$/)) };
+    const mark = (name) => (performance.getEntriesByName(name)[0]?.startTime ?? NaN) - click;
+    const marks = Object.fromEntries(['fractal:signed-in', 'fractal:explorer-mounted', 'fractal:tiles-requested', 'fractal:tiles-loaded']
+      .map((m) => [m.slice(8), mark(m)]));
+    return { click, marks, signIn: span(pick(/^\/sign-in$/)), tiles: span(pick(/^\/tiles\//)), palettes: span(pick(/^\/palettes$/)), tasks: span(pick(/^\/tasks$/)) };
   });
   await context.close();
   return { total: drawn - t.click, ...t };
@@ -66,7 +69,8 @@ for (let i = 0; i < runs; i++) {
   for (const url of urls) {
     const r = await once(url);
     totals[url].push(r.total);
-    console.log(`PROFILE ${url} total=${r.total.toFixed(0)} | sign-in ${fmt(r.signIn)} | tiles ${fmt(r.tiles)} | palettes ${fmt(r.palettes)} | tasks ${fmt(r.tasks)}`);
+    const marks = Object.entries(r.marks).map(([k, v]) => `${k}=${v.toFixed(0)}`).join(' ');
+    console.log(`PROFILE ${url} total=${r.total.toFixed(0)} | ${marks} | sign-in ${fmt(r.signIn)} | tiles ${fmt(r.tiles)} | palettes ${fmt(r.palettes)} | tasks ${fmt(r.tasks)}`);
   }
 }
 for (const url of urls) console.log(`PROFILE ${url} median=${median(totals[url]).toFixed(0)} runs=[${totals[url].map((t) => t.toFixed(0)).join(' ')}]`);
