@@ -1,4 +1,4 @@
-// The task object of shared/API.md, from a storage record.
+// The task object of docs/api.md, from a storage record.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-// The escape-time iteration of shared/API.md, one template for float and
+// The escape-time iteration of docs/api.md, one template for float and
 // double, usable on the host as the gold reference (escape_reference) and on
 // the device by the persistent tile kernel (cuda_renderer.cuh).
 //
@@ -116,7 +116,7 @@ __host__ __device__ __forceinline__ double fma_rn(double a, double b, double c) 
 #endif
 }
 
-// ---- The grid mapping of shared/API.md, in double --------------------------
+// ---- The grid mapping of docs/api.md, in double --------------------------
 // Rounded operation by operation as the plain expressions (and the CPU
 // backend) evaluate them, so both backends iterate the same points.
 

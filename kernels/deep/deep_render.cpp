@@ -147,7 +147,7 @@ struct View {
   int scale_e = 0;
   mpfr_prec_t bits = 64;
 
-  // Offset of grid point (gi, gj) from the centre: API.md's pixel formula.
+  // Offset of grid point (gi, gj) from the centre: docs/api.md's pixel formula.
   CExp offset(int gi, int gj) const {
     const double fr = (2.0 * gi + 1.0 - grid_w) / (2.0 * grid_w);
     const double fi = (static_cast<double>(grid_h) - 2.0 * gj - 1.0) / (2.0 * grid_w);

@@ -1,4 +1,4 @@
-// A plain scalar IEEE double reference of shared/API.md's semantics, written
+// A plain scalar IEEE double reference of docs/api.md's semantics, written
 // straight from the formulas, for the tests to compare every backend with.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The public HTTP API (shared/API.md), nothing else. The token lives in
+// The public HTTP API (docs/api.md), nothing else. The token lives in
 // sessionStorage only: never in a URL, never logged.
 
 const TOKEN_KEY = 'fractal.token';

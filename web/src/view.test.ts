@@ -44,7 +44,7 @@ describe('exact decimals', () => {
   });
 });
 
-describe('tiles (API.md "Tiles", "Deep zoom")', () => {
+describe('tiles (docs/api.md "Tiles", "Deep zoom")', () => {
   it('level 0 is the 4x4 square around the default centre', () => {
     expect(tileCenter('mandelbrot', 0, 0n, 0n)).toEqual(['-0.5', '0']);
     expect(tileCenter('julia', 0, 0n, 0n)).toEqual(['0', '0']);
@@ -133,7 +133,7 @@ describe('tiles (API.md "Tiles", "Deep zoom")', () => {
   });
 });
 
-describe('fragment (API.md "Web client")', () => {
+describe('fragment (docs/api.md "Web client")', () => {
   it('writes the documented keys', () => {
     expect(toFragment(defaultView())).toBe('#fractal=mandelbrot&center=-0.5,0&scale=3&max_iter=500&palette=classic');
     const j = { ...defaultView('julia'), juliaC: [-0.8, 0.156] as [number, number] };

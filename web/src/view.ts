@@ -1,8 +1,8 @@
-// The view <-> URL fragment <-> tile pyramid mapping of shared/API.md
+// The view <-> URL fragment <-> tile pyramid mapping of docs/api.md
 // ("Tiles", "Web client", "Deep zoom"). Pure functions: unit-tested in view.test.ts.
 //
 // The centre and scale are exact decimal text (exact.ts), so the explorer goes
-// as deep as the tiles do (API.md: tiles with z > 38 compute their centre
+// as deep as the tiles do (docs/api.md: tiles with z > 38 compute their centre
 // exactly from z, x, y). Leaflet works in doubles, so it sees the plane through
 // a Frame: coordinates relative to an exact anchor (a tile corner at level z0),
 // magnified by 2^z0, and Leaflet zoom l shows pyramid level z0 + l. The
@@ -29,7 +29,7 @@ export interface View {
 export const TILE_SIZE = 256;
 export const PYRAMID_SIDE = 4; // level 0 covers a 4 x 4 square
 export const DOUBLE_TILE_ZOOM = 38; // the deepest level double resolves; deeper tiles render with precision deep
-export const MAX_TILE_ZOOM = 33219; // 4 / 2^z stays above 1e-10000 (API.md: zoom_too_deep below)
+export const MAX_TILE_ZOOM = 33219; // 4 / 2^z stays above 1e-10000 (docs/api.md: zoom_too_deep below)
 export const DEFAULT_JULIA_C: Complex = [-0.8, 0.156];
 
 const LOG10_2 = Math.log10(2);
@@ -95,7 +95,7 @@ export function formatScale(scale: number): string {
   return Number(scale.toPrecision(12)).toString();
 }
 
-// The exact centre of tile (z, x, y) as API.md defines it; its scale is 4 / 2^z:
+// The exact centre of tile (z, x, y) as docs/api.md defines it; its scale is 4 / 2^z:
 // re = origin.re - 2 + (2x + 1) * 2 / 2^z, im = origin.im + 2 - (2y + 1) * 2 / 2^z.
 export function tileCenter(fractal: Fractal, z: number, x: bigint, y: bigint): ExactComplex {
   const [ore, oim] = originDec(fractal);
