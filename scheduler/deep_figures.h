@@ -16,14 +16,15 @@ namespace fractal::scheduler {
 }
 
 [[nodiscard]] inline nlohmann::json deep_figures_json(const deep::DeepStats& d) {
-  const auto rounded = [](double v, double unit) { return std::round(v / unit) * unit; };
+  // Divided (not multiplied) back, so the JSON shows 0.217927, not 0.21792699999999998.
+  const auto rounded = [](double v, double per_unit) { return std::round(v * per_unit) / per_unit; };
   return {
       {"reference_length", d.reference_length},  // iterations of the reference orbit at the view's centre
       {"references", d.references},              // orbits used: 1 + re-references
       {"orbit_cache_hits", d.orbit_cache_hits},  // of those, taken from the worker's orbit cache
-      {"orbit_ms", rounded(d.orbit_seconds * 1000.0, 0.001)},   // computing reference orbits (MPFR)
-      {"pixel_ms", rounded(d.pixel_seconds * 1000.0, 0.001)},   // perturbation of every sample
-      {"bla_skip_ratio", rounded(deep_bla_skip_ratio(d), 1e-6)},  // share of iterations done by BLA steps
+      {"orbit_ms", rounded(d.orbit_seconds * 1000.0, 1e3)},   // computing reference orbits (MPFR)
+      {"pixel_ms", rounded(d.pixel_seconds * 1000.0, 1e3)},   // perturbation of every sample
+      {"bla_skip_ratio", rounded(deep_bla_skip_ratio(d), 1e6)},  // share of iterations done by BLA steps
       {"rebases", d.rebases},                    // summed over samples
   };
 }
