@@ -51,6 +51,8 @@ async function once(url) {
       end: Math.max(...list.map((e) => e.responseEnd)) - click,
       meanTtfb: list.reduce((s, e) => s + (e.responseStart - e.requestStart), 0) / list.length,
       meanQueued: list.reduce((s, e) => s + (e.requestStart - e.startTime), 0) / list.length,
+      newConnections: list.filter((e) => e.connectEnd > e.connectStart).length,
+      meanConnect: list.reduce((s, e) => s + (e.connectEnd - e.connectStart), 0) / list.length,
     } : null;
     const mark = (name) => (performance.getEntriesByName(name)[0]?.startTime ?? NaN) - click;
     const marks = Object.fromEntries(['fractal:signed-in', 'fractal:explorer-mounted', 'fractal:tiles-requested', 'fractal:tiles-loaded']
@@ -62,7 +64,7 @@ async function once(url) {
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
-const fmt = (s) => s ? `n=${s.n} start=${s.start.toFixed(0)} firstEnd=${s.firstEnd.toFixed(0)} end=${s.end.toFixed(0)} ttfb=${s.meanTtfb.toFixed(1)} queued=${s.meanQueued.toFixed(1)}` : '-';
+const fmt = (s) => s ? `n=${s.n} start=${s.start.toFixed(0)} firstEnd=${s.firstEnd.toFixed(0)} end=${s.end.toFixed(0)} ttfb=${s.meanTtfb.toFixed(1)} queued=${s.meanQueued.toFixed(1)} connects=${s.newConnections} connect=${s.meanConnect.toFixed(1)}` : '-';
 for (const url of urls) await once(url); // cold: fills the tile cache
 const totals = Object.fromEntries(urls.map((u) => [u, []]));
 for (let i = 0; i < runs; i++) {
