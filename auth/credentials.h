@@ -1,4 +1,4 @@
-// Sign-up credential rules (shared/API.md "Accounts") and the username key.
+// Sign-up credential rules (docs/api.md "Accounts") and the username key.
 #pragma once
 
 #include <optional>

@@ -2,7 +2,7 @@
 //
 // Why hand-written rather than libjwt: libjwt 1.10 (Debian 12) does not check
 // exp/nbf, accepts an HS512 token when given an HS256 key and accepts anything
-// with a NULL key (shared/STACK-NOTES.md). Working around that still leaves the
+// with a NULL key (measured when the stack was chosen). Working around that still leaves the
 // security decision inside a library whose behaviour changes between versions.
 // HS256 is small enough to do exactly: split the compact form, strict base64url
 // (no padding, canonical trailing bits), the header must say alg "HS256" and

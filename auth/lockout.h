@@ -1,4 +1,4 @@
-// Sign-in lockout (shared/API.md, Decisions: "Lockout").
+// Sign-in lockout (docs/api.md "Accounts and tokens").
 //
 // Policy: per username, case-insensitively (normalize_username), counted in a
 // fixed 15-minute window that starts at the first counted attempt. Attempts 1–5

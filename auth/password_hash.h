@@ -1,7 +1,7 @@
 // Argon2id password hashing (libsodium crypto_pwhash_str_alg).
 //
 // Parameters: m = 19 MiB, t = 2, p = 1 — the OWASP Password Storage Cheat
-// Sheet's Argon2id configuration (API.md asks for at least this). Why not more:
+// Sheet's Argon2id configuration (the API contract asks for at least this). Why not more:
 // the service runs on small shared nodes (2 cores here, rendering at the same
 // time); one hash costs ~20 ms and 19 MiB, so a burst of sign-ins cannot starve
 // the renderers or the memory, while an offline guess still costs the attacker

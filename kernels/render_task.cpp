@@ -134,8 +134,9 @@ void render_tasks(Renderer& renderer, std::span<TaskRun* const> tasks, const Ren
       owners.push_back(&s);
     }
     if (jobs.empty()) break;
-    // Deep views run the perturbation renderer (kernels/deep) on the host; the
-    // rest go to the backend in one batch.
+    // Deep views run the perturbation renderer (kernels/deep): orbit and BLA
+    // tables on the host, samples on the backend's runner (CUDA) or the CPU
+    // (deep_sample_runner() null); the rest go to the backend in one batch.
     std::vector<RenderJob> shallow;
     std::vector<std::size_t> shallow_at;
     for (std::size_t k = 0; k < jobs.size(); ++k) {
@@ -150,7 +151,8 @@ void render_tasks(Renderer& renderer, std::span<TaskRun* const> tasks, const Ren
       if (j.scalar != Scalar::deep) continue;
       deep::Band band{j.grid_width, j.grid_height, j.row0, j.rows, j.counts, j.mag2, j.cancel, j.progress};
       bool canceled = false;
-      j.iterations = deep::render_band(owners[k]->run->spec, band, owners[k]->run->deep, canceled);
+      j.iterations =
+          deep::render_band(owners[k]->run->spec, band, owners[k]->run->deep, canceled, renderer.deep_sample_runner());
       j.canceled = canceled;
     }
     for (std::size_t k = 0; k < jobs.size(); ++k) {

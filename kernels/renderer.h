@@ -13,6 +13,10 @@
 
 namespace fractal {
 
+namespace deep {
+class SampleRunner;
+}
+
 // One band of rows of a task's sample grid. The sample grid of a task with
 // supersample s is (width*s) x (height*s) with the same centre and scale, so
 // sample (a, b) of pixel (i, j) is grid point (i*s + a, j*s + b) and the
@@ -58,6 +62,11 @@ class Renderer {
   // The device's bound in iterations per second (GPU: SMs x 128 lanes x clock / 4
   // instructions per float iteration, half that for double); 0 when not meaningful.
   [[nodiscard]] virtual double peak_iterations_per_second(Scalar) const { return 0.0; }
+  // Where the per-sample work of deep jobs (Scalar::deep) runs: the backend's
+  // own runner, or null for the CPU one (kernels/deep/deep_render.h). The
+  // reference orbit and BLA tables are computed on the host either way. Not
+  // to be used while render() runs.
+  [[nodiscard]] virtual deep::SampleRunner* deep_sample_runner() { return nullptr; }
 };
 
 enum class BackendKind { automatic, cpu, cuda };

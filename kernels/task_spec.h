@@ -1,4 +1,4 @@
-// TaskSpec: the validated render parameters of shared/API.md, and the one
+// TaskSpec: the validated render parameters of docs/api.md, and the one
 // table-driven parser shared by the CLI and the server.
 #pragma once
 
@@ -21,7 +21,7 @@ enum class Coloring { smooth, bands, histogram };
 enum class Precision { automatic, single, dual, deep };  // "auto", "float", "double", "deep"
 enum class Scalar { f32, f64, deep };                    // what a kernel actually runs
 
-// Limits of shared/API.md.
+// Limits of docs/api.md ("Parameters").
 inline constexpr int kMaxSide = 16384;
 inline constexpr std::int64_t kMaxPixels = 67'108'864;
 inline constexpr int kMaxIter = 1'000'000;

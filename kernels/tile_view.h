@@ -1,4 +1,4 @@
-// The pyramid of shared/API.md "Tiles": tile (z, x, y) is the POST /add view
+// The pyramid of docs/api.md "Tiles": tile (z, x, y) is the POST /add view
 // width = height = 256, scale = 4 / 2^z,
 // center = origin + (-2 + (x + 0.5) * 4/2^z, 2 - (y + 0.5) * 4/2^z)
 // with origin the fractal's default centre. Computed exactly (GMP): JSON

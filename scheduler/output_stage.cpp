@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "kernels/image/image_writer.h"
+#include "scheduler/deep_figures.h"
 #include "scheduler/log_text.h"
 
 namespace fractal::scheduler {
@@ -29,8 +30,7 @@ void log_deep(const WorkItem& item) {
       "event=deep_render task={} reference_length={} references={} orbit_cache_hits={} orbit_ms={:.1f} "
       "pixel_ms={:.1f} bla_skip_ratio={:.4f} rebases={} exhausted_left={}",
       item.task_id, d.reference_length, d.references, d.orbit_cache_hits, d.orbit_seconds * 1000,
-      d.pixel_seconds * 1000, d.iterations ? static_cast<double>(d.bla_skipped) / static_cast<double>(d.iterations) : 0.0,
-      d.rebases, d.exhausted_left);
+      d.pixel_seconds * 1000, deep_bla_skip_ratio(d), d.rebases, d.exhausted_left);
 }
 
 }  // namespace
@@ -168,6 +168,7 @@ void OutputStage::settle(std::vector<Encoded> encoded) {
     outcome.render_ms = std::llround(item.render_seconds * 1000.0);
     outcome.file_path = paths[i].filename().string();  // a name under the image store
     outcome.file_size = static_cast<std::int64_t>(kept[i].bytes);
+    if (item.run.scalar == Scalar::deep) outcome.deep = deep_figures_json(item.run.deep);
     requests.push_back({item.task_id, std::move(outcome)});
   }
   std::vector<std::shared_ptr<WorkItem>> kept_items;

@@ -1,6 +1,6 @@
 // Request and reply shapes shared by every resource: handlers get a
 // RequestContext and return a Reply; only the dispatcher writes to Pistache.
-// Also the request conventions of shared/API.md in one place: JSON bodies
+// Also the request conventions of docs/api.md in one place: JSON bodies
 // (415/413/400, unknown fields), query parameters, headers.
 #pragma once
 

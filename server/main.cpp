@@ -1,4 +1,4 @@
-// fractal-server: the HTTP API (shared/API.md). Options: --help.
+// fractal-server: the HTTP API (docs/api.md). Options: --help.
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>

@@ -1,7 +1,7 @@
 // The route table: (method, pattern) -> handler, with ":name" path segments.
 // Built once at start-up and read-only afterwards, so lookups from every
 // Pistache thread are safe. (Pistache's own Rest::Router inserts into a map on
-// lookup of a method without routes — a data race, see shared/STACK-NOTES.md;
+// lookup of a method without routes — a data race, see server/README.md;
 // this table has no such path.) Unknown paths are 404, known paths with
 // another method 405 with an Allow header, both answered by the dispatcher.
 #pragma once

@@ -45,6 +45,7 @@ nlohmann::json task_json(const storage::TaskRecord& task) {
       {"iterations", or_null(task.iterations)},
       {"download_url", done ? nlohmann::json(download_url(task.id)) : nlohmann::json(nullptr)},
       {"precision_used", precision},
+      {"deep", done && task.deep ? *task.deep : nlohmann::json(nullptr)},
   };
 }
 

@@ -1,4 +1,4 @@
-// The task object of shared/API.md, from a storage record.
+// The task object of docs/api.md, from a storage record.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,7 +12,8 @@ namespace fractal::server {
 
 // {"id", "status", "progress", "params", "created_at", "started_at",
 //  "finished_at", "error", "backend", "render_ms", "iterations",
-//  "download_url", "precision_used"}; unknown values are null.
+//  "download_url", "precision_used", "deep"}; unknown values are null ("deep":
+//  the figures of a finished deep render, null for every other task).
 [[nodiscard]] nlohmann::json task_json(const storage::TaskRecord& task);
 
 // The stored params as a TaskSpec again (they were written by to_json, so they

@@ -77,9 +77,18 @@ ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_pkey;
 ALTER TABLE idempotency_keys ADD PRIMARY KEY (owner, key, position);
 )sql";
 
-constexpr std::array<Migration, 2> kMigrations{{
+// Figures of a deep render (reference orbit length, BLA skip ratio, time in
+// the orbit vs per-pixel work), written with the rest of the outcome when the
+// task is done; NULL for every other task. One JSON object, so the worker can
+// report another figure without a schema change.
+constexpr std::string_view kV3 = R"sql(
+ALTER TABLE tasks ADD COLUMN deep jsonb CHECK (deep IS NULL OR jsonb_typeof(deep) = 'object');
+)sql";
+
+constexpr std::array<Migration, 3> kMigrations{{
     {1, "users, tasks, idempotency keys", kV1},
     {2, "unfinished-task counter per user, batch idempotency keys", kV2},
+    {3, "deep render figures of a task", kV3},
 }};
 
 int max_version(pqxx::work& tx) {

@@ -22,9 +22,9 @@ std::string columns(std::string_view p = "") {
          "(extract(epoch FROM " + t + "started_at) * 1000000)::bigint, " +
          "(extract(epoch FROM " + t + "finished_at) * 1000000)::bigint, " + t + "error, " + t + "backend, " + t +
          "precision_used, " + t + "iterations, " + t + "render_ms, " + t + "file_path, " + t + "file_size, " + t +
-         "attempts, " + t + "worker";
+         "attempts, " + t + "worker, " + t + "deep::text";
 }
-constexpr int kColumnCount = 17;
+constexpr int kColumnCount = 18;
 
 template <class T>
 std::optional<T> optional_field(const pqxx::field& f) {
@@ -58,6 +58,7 @@ TaskRecord to_task(const pqxx::row& r) {
   t.file_size = optional_field<std::int64_t>(r[14]);
   t.attempts = r[15].as<int>();
   t.worker = optional_field<std::string>(r[16]);
+  if (!r[17].is_null()) t.deep = nlohmann::json::parse(r[17].c_str());
   return t;
 }
 
@@ -487,13 +488,14 @@ ClaimResult claim_in(pqxx::work& tx, const std::string& id, std::string_view wor
 // Marks one task done; the owner of a task that left queued/running goes to
 // `released` (its quota slot is given back by the caller, after the task rows).
 bool done_in(pqxx::work& tx, const std::string& id, const RenderOutcome& o, std::vector<std::string>& released) {
+  const std::optional<std::string> deep = o.deep ? std::optional<std::string>(o.deep->dump()) : std::nullopt;
   const pqxx::result r = tx.exec_params(
       "UPDATE tasks SET status = 'done', progress = 1, finished_at = now(), error = NULL,"
       "                 backend = $2, precision_used = $3, iterations = $4, render_ms = $5,"
-      "                 file_path = $6, file_size = $7"
+      "                 file_path = $6, file_size = $7, deep = $8::jsonb"
       " WHERE id = $1::uuid AND status IN ('queued', 'running')"
       " RETURNING owner::text",
-      id, o.backend, o.precision_used, o.iterations, o.render_ms, o.file_path, o.file_size);
+      id, o.backend, o.precision_used, o.iterations, o.render_ms, o.file_path, o.file_size, nullable(deep));
   if (!r.empty()) {
     released.push_back(r[0][0].as<std::string>());
     return true;

@@ -47,6 +47,7 @@ struct TaskRecord {
   std::optional<std::int64_t> file_size;
   int attempts = 0;                            // claims so far
   std::optional<std::string> worker;           // consumer that claimed it last
+  std::optional<nlohmann::json> deep;          // figures of a deep render (an object), as given to mark_done
 };
 
 struct StatusCounts {
@@ -126,6 +127,9 @@ struct RenderOutcome {
   std::int64_t render_ms = 0;
   std::string file_path;
   std::int64_t file_size = 0;
+  // Deep renders only: reference orbit and perturbation figures (a JSON object,
+  // shown as the task object's "deep"); nullopt for every other render.
+  std::optional<nlohmann::json> deep;
 };
 
 // One task of a batch claim (mark_running_many).

@@ -36,7 +36,7 @@ struct Workload {
   const char* name;
   double center_re, center_im, scale;
   int size, max_iter;
-  std::uint64_t reference_iterations;  // from shared/STACK-NOTES.md, a check on the semantics
+  std::uint64_t reference_iterations;  // the published total for this view, a check on the semantics
 };
 
 constexpr Workload kWorkloads[] = {

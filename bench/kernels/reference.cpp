@@ -1,6 +1,6 @@
 // fractal-bench-reference: the plain scalar IEEE double loop of the tests, one
 // thread, on workload A or B: the baseline the kernel figures are compared with
-// in the same run (shared/STACK-NOTES.md quotes ~0.4 G iter/s for it on B).
+// in the same run (the stack notes we started from quote ~0.4 G iter/s for it on B).
 //   fractal-bench-reference A|B
 #include <chrono>
 #include <cstdio>

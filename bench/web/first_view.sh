@@ -3,10 +3,11 @@
 # headless Chromium), cold and warm, on a CPU stack from scripts/stack; and the
 # JavaScript shipped, gzipped. Targets: <= 1.5 s cold, <= 0.3 s warm, <= 200 KB.
 #   bench/web/first_view.sh            (BIN_DIR: build/bin; web/dist must be built: scripts/build)
+#   WEB_DIR=/other/dist bench/web/first_view.sh   (another build of the web client, e.g. for an A/B)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 export FRACTAL_BIN_DIR=${BIN_DIR:-$root/build/bin}
-export FRACTAL_WEB_DIR=$root/web/dist
+export FRACTAL_WEB_DIR=${WEB_DIR:-$root/web/dist}
 [[ -f $FRACTAL_WEB_DIR/index.html ]] || { echo "first_view: web/dist is not built (scripts/build)" >&2; exit 1; }
 FRACTAL_STACK_DIR=$(mktemp -d /tmp/fractal-bench-web.XXXXXX)
 export FRACTAL_STACK_DIR FRACTAL_PORT=${BENCH_PORT:-21580} FRACTAL_PG_PORT=${BENCH_PG_PORT:-21532} FRACTAL_REDIS_PORT=${BENCH_REDIS_PORT:-21579}

@@ -12,11 +12,11 @@ import { readYamlDocuments } from "./lib/yaml-docs.mjs";
 import { validateObject } from "./lib/k8s-schema.mjs";
 import { checkPolicy } from "./lib/policy.mjs";
 import { validateCompose } from "./lib/compose.mjs";
-import { lintDockerfile } from "./lib/dockerfile.mjs";
+import { lintDockerfile, dockerfilesInStep } from "./lib/dockerfile.mjs";
 
 function usage(msg) {
   if (msg) console.error(`validate: ${msg}`);
-  console.error("usage: validate.mjs k8s [--profile base|cpu|gpu] [--schema-only|--policy-only] FILE... | compose FILE | dockerfile [--expect cuda|cpu] [--root DIR] FILE");
+  console.error("usage: validate.mjs k8s [--profile base|cpu|gpu] [--schema-only|--policy-only] FILE... | compose FILE | dockerfile [--expect cuda|cpu] [--root DIR] FILE | dockerfiles-in-step CPU_DOCKERFILE CUDA_DOCKERFILE");
   process.exit(2);
 }
 
@@ -119,6 +119,10 @@ async function main() {
       const root = resolve(opts.root || ".");
       const problems = lintDockerfile(opts._[0], { root, expect });
       return report(opts._[0], problems, "Dockerfile");
+    }
+    case "dockerfiles-in-step": {
+      if (opts._.length !== 2) usage("dockerfiles-in-step: CPU_DOCKERFILE CUDA_DOCKERFILE");
+      return report(`${opts._[0]} and ${opts._[1]}`, dockerfilesInStep(opts._[0], opts._[1]), "Dockerfiles in step");
     }
     case "seeds": {
       if (opts._.length !== 1) usage("seeds: one directory");

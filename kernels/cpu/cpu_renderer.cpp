@@ -6,6 +6,7 @@
 
 #include "kernels/cpu/escape_row.h"
 #include "kernels/cpu/thread_pool.h"
+#include "kernels/grid_map.h"
 
 namespace fractal {
 namespace {
@@ -36,7 +37,7 @@ template <class T>
 void fill_columns(const RenderJob& j, std::vector<T>& out) {
   out.assign(static_cast<std::size_t>(j.grid_width) + cpu::row_pad(), T(0));
   for (int i = 0; i < j.grid_width; ++i)
-    out[i] = static_cast<T>(j.center_re + ((i + 0.5) / j.grid_width - 0.5) * j.scale);
+    out[i] = static_cast<T>(grid_re(j.center_re, j.scale, j.grid_width, i));
 }
 
 class CpuRenderer final : public Renderer {
@@ -88,7 +89,7 @@ class CpuRenderer final : public Renderer {
     const int col0 = static_cast<int>(local % p.segments_per_row) * p.tile_cols;
     const int row = j.row0 + r;
     cpu::RowArgs a;
-    a.im = j.center_im + (0.5 - (row + 0.5) / j.grid_height) * j.scale * j.grid_height / j.grid_width;
+    a.im = grid_im(j.center_im, j.scale, j.grid_width, j.grid_height, row);
     a.julia = j.fractal == FractalKind::julia;
     a.c_re = j.julia_re;
     a.c_im = j.julia_im;

@@ -1,6 +1,17 @@
-// The CUDA backend: a batch of RenderJobs rendered by persistent warps that
-// share one tile queue (cuda_renderer.cuh), results streamed back through
-// pinned staging while the GPU keeps computing, totals reduced with Thrust.
+// The CUDA backend's host pipeline: a batch of RenderJobs rendered by
+// persistent warps that share one tile queue (cuda_renderer.cuh), results
+// streamed back through pinned staging while the GPU keeps computing, totals
+// reduced with Thrust. Deep jobs go to deep_sample_runner() (deep_runner.cu).
+//
+// The backend's files:
+//   cuda_renderer.cu     this host pipeline (planning, rounds, streams, pieces) and make_cuda_renderer
+//   escape_device.cu     device code of the escape path: tile kernel, coordinate tables, totals
+//   cuda_renderer.cuh    the tile queue's scheduling (render_tiles), host-emulated in the tests
+//   escape_kernel.cuh    the escape-time iteration shared with the host reference
+//   deep_runner.cu       host pipeline of deep passes; deep_kernel.cu + deep_tiles.cuh their device code
+//   device_memory.cuh    RAII: device and pinned arrays, Thrust's scratch cache
+//   stream.cuh           RAII: streams, events, device selection
+//   device_detect.cu     whether a usable device exists, and its figures
 //
 // One render() call:
 //   setup     upload the job table (float jobs first, then double), zero the
@@ -25,12 +36,6 @@
 #include "kernels/cuda/cuda_backend.h"
 
 #include <cuda_runtime.h>
-#include <nvtx3/nvToolsExt.h>
-#include <thrust/execution_policy.h>
-#include <thrust/for_each.h>
-#include <thrust/iterator/counting_iterator.h>
-#include <thrust/iterator/transform_iterator.h>
-#include <thrust/reduce.h>
 
 #include <algorithm>
 #include <array>
@@ -39,8 +44,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -50,7 +55,12 @@
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/cuda_renderer.cuh"
-#include "kernels/cuda/escape_kernel.cuh"
+#include "kernels/cuda/deep_runner.cuh"
+#include "kernels/cuda/device_detect.cuh"
+#include "kernels/cuda/device_memory.cuh"
+#include "kernels/cuda/escape_device.cuh"
+#include "kernels/cuda/stream.cuh"
+#include "kernels/nvtx_range.h"
 #include "kernels/renderer.h"
 
 namespace fractal {
@@ -68,224 +78,7 @@ constexpr int kStagingSlots = 3;  // one being drained by the host, two in fligh
 constexpr int kComputeStreams = 2;
 constexpr int kMaxLaunchesPerRound = kMaxChunks * 2;  // a chunk holding both scalar types launches twice
 
-// ---- RAII -------------------------------------------------------------------
-
-class NvtxRange {
- public:
-  explicit NvtxRange(const char* name) { nvtxRangePushA(name); }
-  ~NvtxRange() { nvtxRangePop(); }
-  NvtxRange(const NvtxRange&) = delete;
-  NvtxRange& operator=(const NvtxRange&) = delete;
-};
-
-// Device memory that grows on demand (contents are dropped when it grows) and
-// is otherwise reused from call to call.
-template <class T>
-class DeviceArray {
- public:
-  DeviceArray() = default;
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-  ~DeviceArray() { release(); }
-
-  void reserve(std::size_t n) {
-    if (n <= size_) return;
-    release();
-    n = std::max(n, size_ + size_ / 2);
-    void* p = nullptr;
-    CUDA_CHECK(cudaMalloc(&p, n * sizeof(T)));
-    ptr_ = static_cast<T*>(p);
-    size_ = n;
-  }
-  [[nodiscard]] T* get() const { return ptr_; }
-
- private:
-  void release() noexcept {
-    if (ptr_ != nullptr) CUDA_CHECK_NOTHROW(cudaFree(ptr_));
-    ptr_ = nullptr;
-    size_ = 0;
-  }
-  T* ptr_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-// Pinned (page-locked) host memory: the only kind the copy engine moves
-// asynchronously. Grows on demand, reused from call to call.
-template <class T>
-class PinnedArray {
- public:
-  PinnedArray() = default;
-  PinnedArray(const PinnedArray&) = delete;
-  PinnedArray& operator=(const PinnedArray&) = delete;
-  ~PinnedArray() { release(); }
-
-  void reserve(std::size_t n) {
-    if (n <= size_) return;
-    release();
-    void* p = nullptr;
-    CUDA_CHECK(cudaMallocHost(&p, n * sizeof(T)));
-    ptr_ = static_cast<T*>(p);
-    size_ = n;
-  }
-  [[nodiscard]] T* get() const { return ptr_; }
-  T& operator[](std::size_t i) const { return ptr_[i]; }
-
- private:
-  void release() noexcept {
-    if (ptr_ != nullptr) CUDA_CHECK_NOTHROW(cudaFreeHost(ptr_));
-    ptr_ = nullptr;
-    size_ = 0;
-  }
-  T* ptr_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-class Stream {
- public:
-  Stream() { CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking)); }
-  ~Stream() { CUDA_CHECK_NOTHROW(cudaStreamDestroy(stream_)); }
-  Stream(const Stream&) = delete;
-  Stream& operator=(const Stream&) = delete;
-  [[nodiscard]] cudaStream_t get() const { return stream_; }
-
- private:
-  cudaStream_t stream_ = nullptr;
-};
-
-class Event {
- public:
-  Event() { CUDA_CHECK(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming)); }
-  ~Event() { CUDA_CHECK_NOTHROW(cudaEventDestroy(event_)); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  [[nodiscard]] cudaEvent_t get() const { return event_; }
-
- private:
-  cudaEvent_t event_ = nullptr;
-};
-
-// Thrust's temporary storage, cached across calls: no cudaMalloc/cudaFree
-// (which synchronises the device) per reduction after the first ones.
-class ThrustScratch {
- public:
-  using value_type = char;
-  ThrustScratch() = default;
-  ThrustScratch(const ThrustScratch&) = delete;
-  ThrustScratch& operator=(const ThrustScratch&) = delete;
-  ~ThrustScratch() {
-    for (auto& [size, p] : free_) CUDA_CHECK_NOTHROW(cudaFree(p));
-    for (auto& [p, size] : used_) CUDA_CHECK_NOTHROW(cudaFree(p));
-  }
-  char* allocate(std::ptrdiff_t n) {
-    const auto bytes = static_cast<std::size_t>(n);
-    if (auto it = free_.lower_bound(bytes); it != free_.end()) {
-      char* p = it->second;
-      used_.emplace(p, it->first);
-      free_.erase(it);
-      return p;
-    }
-    void* p = nullptr;
-    CUDA_CHECK(cudaMalloc(&p, bytes));
-    used_.emplace(static_cast<char*>(p), bytes);
-    return static_cast<char*>(p);
-  }
-  void deallocate(char* p, std::size_t) {
-    if (auto it = used_.find(p); it != used_.end()) {
-      free_.emplace(it->second, p);
-      used_.erase(it);
-    }
-  }
-
- private:
-  std::multimap<std::size_t, char*> free_;
-  std::map<char*, std::size_t> used_;
-};
-
-// Selects the device before any other member touches CUDA.
-struct DeviceSelection {
-  explicit DeviceSelection(int d) : device(d) { CUDA_CHECK(cudaSetDevice(device)); }
-  int device;
-};
-
-// ---- Device code ------------------------------------------------------------
-
-struct DeviceWarp {
-  __device__ unsigned lane() const { return threadIdx.x & 31u; }
-  __device__ unsigned ballot(bool p) const { return __ballot_sync(0xffffffffu, p); }
-  __device__ unsigned fetch_add(unsigned* counter) const {
-    unsigned v = 0;
-    if (lane() == 0) v = atomicAdd(counter, 1u);
-    return __shfl_sync(0xffffffffu, v, 0);
-  }
-  // Read by one lane and broadcast, so every lane takes the same branch even
-  // while the host flips the flag.
-  __device__ int uniform_load(const int* p) const {
-    int v = 0;
-    if (lane() == 0) v = *static_cast<const volatile int*>(p);
-    return __shfl_sync(0xffffffffu, v, 0);
-  }
-};
-
-template <class T>
-__global__ void __launch_bounds__(kBlockThreads) escape_tiles_kernel(const LaunchArgs args) {
-  DeviceWarp warp;
-  render_tiles<T>(args, warp);
-}
-
-// Coordinate table entry e of the jobs [first, first + count): re of a column
-// or im of a row, in double, rounded once to T.
-template <class T>
-struct FillCoordinates {
-  const JobDesc* jobs;
-  int first, count;
-  T* table;
-  __host__ __device__ void operator()(unsigned e) const {
-    int lo = first, hi = first + count - 1;
-    while (lo < hi) {
-      const int mid = lo + (hi - lo + 1) / 2;
-      if (jobs[mid].table_off <= e) lo = mid;
-      else hi = mid - 1;
-    }
-    const JobDesc& j = jobs[lo];
-    const int local = static_cast<int>(e - j.table_off);
-    const double v = local < j.grid_width
-                         ? grid_re(j.center_re, j.scale, j.grid_width, local)
-                         : grid_im(j.center_im, j.scale, j.grid_width, j.grid_height, j.row0 + local - j.grid_width);
-    table[e] = static_cast<T>(v);
-  }
-};
-
-// Batch sample -> batch job (jobs sorted by sample_begin, none empty).
-struct SampleJob {
-  const JobDesc* jobs;
-  int count;
-  __host__ __device__ int operator()(long long s) const {
-    int lo = 0, hi = count - 1;
-    while (lo < hi) {
-      const int mid = lo + (hi - lo + 1) / 2;
-      if (jobs[mid].sample_begin <= s) lo = mid;
-      else hi = mid - 1;
-    }
-    return lo;
-  }
-};
-
-struct WidenCount {
-  __host__ __device__ unsigned long long operator()(std::uint32_t c) const { return c; }
-};
-
 // ---- Host side ----------------------------------------------------------------
-
-// FP32 and FP64 lanes per SM, for the bound of Renderer::peak_iterations_per_second.
-int fp32_lanes_per_sm(int major, int minor) {
-  if (major == 7 || (major == 8 && minor == 0)) return 64;  // Turing, A100
-  return 128;                                                // GA10x, Ada, Hopper and later
-}
-int fp64_lanes_per_sm(int major, int minor) {
-  if (major == 8 && minor == 0) return 32;  // A100
-  if (major == 9) return 64;                // H100/H200
-  return 2;                                 // consumer parts: 1/32 .. 1/64 rate
-}
 
 struct BatchJob {
   RenderJob* job;
@@ -314,11 +107,8 @@ class CudaRenderer final : public Renderer {
     peak_f64_ = lanes_hz * fp64_lanes_per_sm(prop.major, prop.minor);
 
     // Persistent grids: exactly as many blocks as can be resident at once.
-    int per_sm = 0;
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, escape_tiles_kernel<float>, kBlockThreads, 0));
-    blocks_f32_ = per_sm * prop.multiProcessorCount;
-    CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, escape_tiles_kernel<double>, kBlockThreads, 0));
-    blocks_f64_ = per_sm * prop.multiProcessorCount;
+    blocks_f32_ = escape_blocks_per_sm(true) * prop.multiProcessorCount;
+    blocks_f64_ = escape_blocks_per_sm(false) * prop.multiProcessorCount;
     if (blocks_f32_ <= 0 || blocks_f64_ <= 0) throw std::runtime_error("the escape kernel cannot be resident on " + name_);
 
     // Device budget: a quarter of the free memory, at most 256 Mi samples of
@@ -338,6 +128,16 @@ class CudaRenderer final : public Renderer {
   [[nodiscard]] std::int64_t max_job_samples() const override { return std::min(round_capacity_, kMaxJobSamples); }
   [[nodiscard]] double peak_iterations_per_second(Scalar s) const override {
     return s == Scalar::f32 ? peak_f32_ : peak_f64_;
+  }
+
+  // Deep jobs: samples on this device (made on first use: its buffers are
+  // sized by the first deep pass).
+  [[nodiscard]] deep::SampleRunner* deep_sample_runner() override {
+    if (!deep_runner_) {
+      CUDA_CHECK(cudaSetDevice(selection_.device));
+      deep_runner_ = std::make_unique<CudaSampleRunner>(selection_.device, name_);
+    }
+    return deep_runner_.get();
   }
 
   void render(std::span<RenderJob> jobs) override {
@@ -486,13 +286,11 @@ class CudaRenderer final : public Renderer {
     const int f64_jobs = static_cast<int>(n) - f32_jobs_;
     if (table_f32_ > 0) {
       d_table_f32_.reserve(static_cast<std::size_t>(table_f32_));
-      thrust::for_each_n(thrust::cuda::par_nosync(scratch_).on(s), thrust::counting_iterator<unsigned>(0),
-                         table_f32_, FillCoordinates<float>{d_jobs_.get(), 0, f32_jobs_, d_table_f32_.get()});
+      fill_coordinates(true, scratch_, s, d_jobs_.get(), 0, f32_jobs_, d_table_f32_.get(), table_f32_);
     }
     if (table_f64_ > 0) {
       d_table_f64_.reserve(static_cast<std::size_t>(table_f64_));
-      thrust::for_each_n(thrust::cuda::par_nosync(scratch_).on(s), thrust::counting_iterator<unsigned>(0),
-                         table_f64_, FillCoordinates<double>{d_jobs_.get(), f32_jobs_, f64_jobs, d_table_f64_.get()});
+      fill_coordinates(false, scratch_, s, d_jobs_.get(), f32_jobs_, f64_jobs, d_table_f64_.get(), table_f64_);
     }
     // Cancel flags sent later on the control stream must land after the memset.
     CUDA_CHECK(cudaEventRecord(setup_done_.get(), s));
@@ -559,12 +357,8 @@ class CudaRenderer final : public Renderer {
     // (all pieces arrived); the waits make the order explicit to the device.
     NvtxRange range("reduce");
     for (int c = 0; c < nchunks; ++c) CUDA_CHECK(cudaStreamWaitEvent(s_main, chunk_done_[c].get(), 0));
-    const auto keys = thrust::make_transform_iterator(thrust::counting_iterator<long long>(s0),
-                                                      SampleJob{d_jobs_.get(), static_cast<int>(batch_.size())});
-    const auto values = thrust::make_transform_iterator(d_counts_.get(), WidenCount{});
-    const auto ends = thrust::reduce_by_key(thrust::cuda::par_nosync(scratch_).on(s_main), keys, keys + n, values,
-                                            d_keys_.get(), d_sums_.get());
-    const auto runs = static_cast<std::size_t>(ends.first - d_keys_.get());
+    const std::size_t runs = reduce_counts_by_job(scratch_, s_main, d_jobs_.get(), static_cast<int>(batch_.size()), s0,
+                                                  n, d_counts_.get(), d_keys_.get(), d_sums_.get());
     CUDA_CHECK(cudaMemcpyAsync(h_keys_.get(), d_keys_.get(), runs * sizeof(int), cudaMemcpyDeviceToHost, s_main));
     CUDA_CHECK(cudaMemcpyAsync(h_sums_.get(), d_sums_.get(), runs * sizeof(unsigned long long),
                                cudaMemcpyDeviceToHost, s_main));
@@ -592,12 +386,8 @@ class CudaRenderer final : public Renderer {
     // No more blocks than it takes to give every warp one tile.
     const std::int64_t warps_per_block = kBlockThreads / kWarpLanes;
     const std::int64_t wanted = (tb - ta + warps_per_block - 1) / warps_per_block;
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(static_cast<unsigned>(std::min<std::int64_t>(f32 ? blocks_f32_ : blocks_f64_, wanted)));
-    config.blockDim = dim3(kBlockThreads);
-    config.dynamicSmemBytes = 0;
-    config.stream = stream;
-    CUDA_CHECK(cudaLaunchKernelEx(&config, escape_tiles_kernel<T>, args));
+    launch_escape_tiles(f32, stream, static_cast<unsigned>(std::min<std::int64_t>(f32 ? blocks_f32_ : blocks_f64_, wanted)),
+                        args);
   }
 
   [[nodiscard]] std::size_t first_job_ending_after(std::int64_t s) const {
@@ -706,6 +496,8 @@ class CudaRenderer final : public Renderer {
   PinnedArray<std::uint32_t> h_counts_;  // staging slots
   PinnedArray<float> h_mag2_;
 
+  std::unique_ptr<CudaSampleRunner> deep_runner_;
+
   // The current batch.
   std::vector<BatchJob> batch_;
   std::vector<Piece> pieces_;
@@ -719,48 +511,6 @@ class CudaRenderer final : public Renderer {
 }  // namespace
 }  // namespace cuda
 
-namespace {
-
-// Oldest architecture this build has code for (CMAKE_CUDA_ARCHITECTURES).
-constexpr int kMinComputeCapability = 75;
-
-int compute_capability(int device) {
-  int major = 0, minor = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-  CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, device));
-  return major * 10 + minor;
-}
-
-}  // namespace
-
-bool cuda_device_present(std::string* reason) {
-  // Detection is the one place where a CUDA error is an answer, not a failure.
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess) {
-    (void)cudaGetLastError();
-    if (reason != nullptr) {
-      if (status == cudaErrorInsufficientDriver) *reason = "no usable CUDA driver (cudaErrorInsufficientDriver)";
-      else if (status == cudaErrorNoDevice) *reason = "no CUDA device (cudaErrorNoDevice)";
-      else *reason = std::string("CUDA is unavailable: ") + cudaGetErrorName(status) + " (" + cudaGetErrorString(status) + ")";
-    }
-    return false;
-  }
-  if (count == 0) {
-    if (reason != nullptr) *reason = "no CUDA device";
-    return false;
-  }
-  try {
-    for (int d = 0; d < count; ++d)
-      if (compute_capability(d) >= kMinComputeCapability) return true;
-  } catch (const std::exception& e) {
-    if (reason != nullptr) *reason = e.what();
-    return false;
-  }
-  if (reason != nullptr) *reason = "no CUDA device of compute capability 7.5 or newer";
-  return false;
-}
-
 std::unique_ptr<Renderer> make_cuda_renderer(const RendererOptions& options) {
   std::string why;
   if (!cuda_device_present(&why)) throw BackendUnavailable("CUDA backend unavailable: " + why);
@@ -770,8 +520,8 @@ std::unique_ptr<Renderer> make_cuda_renderer(const RendererOptions& options) {
     if (options.device < 0 || options.device >= count)
       throw BackendUnavailable("CUDA backend unavailable: device " + std::to_string(options.device) + " requested, " +
                                std::to_string(count) + " present");
-    const int cc = compute_capability(options.device);
-    if (cc < kMinComputeCapability)
+    const int cc = cuda::compute_capability(options.device);
+    if (cc < cuda::kMinComputeCapability)
       throw BackendUnavailable("CUDA backend unavailable: device " + std::to_string(options.device) +
                                " has compute capability " + std::to_string(cc / 10) + "." + std::to_string(cc % 10) +
                                "; this build needs 7.5 or newer");

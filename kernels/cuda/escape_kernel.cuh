@@ -1,4 +1,4 @@
-// The escape-time iteration of shared/API.md, one template for float and
+// The escape-time iteration of docs/api.md, one template for float and
 // double, usable on the host as the gold reference (escape_reference) and on
 // the device by the persistent tile kernel (cuda_renderer.cuh).
 //
@@ -45,92 +45,14 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/grid_map.h"
+#include "kernels/rounding.h"
+
 namespace fractal::cuda {
 
-// ---- Arithmetic with its rounding spelled out ------------------------------
-// Device: the _rn intrinsics, which nvcc never contracts into FMAs, so every
-// instance of escape_step rounds identically. Host: plain operations (the
-// reference build does not contract: ISO C++ mode, no -mfma).
-
-__host__ __device__ __forceinline__ float mul_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-__host__ __device__ __forceinline__ double mul_rn(double a, double b) {
-#ifdef __CUDA_ARCH__
-  return __dmul_rn(a, b);
-#else
-  return a * b;
-#endif
-}
-__host__ __device__ __forceinline__ float add_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-__host__ __device__ __forceinline__ double add_rn(double a, double b) {
-#ifdef __CUDA_ARCH__
-  return __dadd_rn(a, b);
-#else
-  return a + b;
-#endif
-}
-__host__ __device__ __forceinline__ float sub_rn(float a, float b) {
-#ifdef __CUDA_ARCH__
-  return __fsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-__host__ __device__ __forceinline__ double sub_rn(double a, double b) {
-#ifdef __CUDA_ARCH__
-  return __dsub_rn(a, b);
-#else
-  return a - b;
-#endif
-}
-__host__ __device__ __forceinline__ double div_rn(double a, double b) {
-#ifdef __CUDA_ARCH__
-  return __ddiv_rn(a, b);
-#else
-  return a / b;
-#endif
-}
-__host__ __device__ __forceinline__ float fma_rn(float a, float b, float c) {
-#ifdef __CUDA_ARCH__
-  return __fmaf_rn(a, b, c);
-#else
-  return std::fma(a, b, c);
-#endif
-}
-__host__ __device__ __forceinline__ double fma_rn(double a, double b, double c) {
-#ifdef __CUDA_ARCH__
-  return __fma_rn(a, b, c);
-#else
-  return std::fma(a, b, c);
-#endif
-}
-
-// ---- The grid mapping of shared/API.md, in double --------------------------
-// Rounded operation by operation as the plain expressions (and the CPU
-// backend) evaluate them, so both backends iterate the same points.
-
-// re(i) = center.re + ((i + 0.5)/W - 0.5) * scale
-__host__ __device__ inline double grid_re(double center_re, double scale, int width, int i) {
-  const double u = sub_rn(div_rn(add_rn(static_cast<double>(i), 0.5), static_cast<double>(width)), 0.5);
-  return add_rn(center_re, mul_rn(u, scale));
-}
-
-// im(j) = center.im + (0.5 - (j + 0.5)/H) * scale * H / W
-__host__ __device__ inline double grid_im(double center_im, double scale, int width, int height, int j) {
-  const double v = sub_rn(0.5, div_rn(add_rn(static_cast<double>(j), 0.5), static_cast<double>(height)));
-  return add_rn(center_im, div_rn(mul_rn(mul_rn(v, scale), static_cast<double>(height)), static_cast<double>(width)));
-}
+// Rounding helpers (mul_rn, add_rn, ..., fma_rn) come from kernels/rounding.h
+// and the grid mapping (grid_re, grid_im) from kernels/grid_map.h: the same
+// definitions the CPU backend and the tests' reference use.
 
 // ---- The iteration ----------------------------------------------------------
 

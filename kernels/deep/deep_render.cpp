@@ -56,10 +56,52 @@ void add_scaled(Mpfr& x, double a, int e) {
   mpfr_add(x.get(), x.get(), t.get(), MPFR_RNDN);
 }
 
+// BLA steps may drop dz^2 while it stays below 2^kBlaEpsilonLog2 of the linear term.
+constexpr int kBlaEpsilonLog2 = -53;
+
+struct BlaTable {
+  bool julia = false;
+  FExp dc_max;
+  std::vector<BlaEntry> entries;
+  std::vector<int> start, count;
+  int origin = 0;
+  BlaView view() const {
+    return BlaView{entries.data(), start.data(), count.data(), static_cast<int>(start.size()), origin};
+  }
+};
+
+struct Orbit;
+BlaTable build_bla(const Orbit& orbit, bool julia, FExp dc_max);
+
 struct Orbit {
   std::vector<double> re, im;
   bool escaped = false;
   OrbitView view() const { return OrbitView{re.data(), im.data(), static_cast<int>(re.size()), escaped}; }
+
+  // The BLA table for views of a given extent, built once and kept with the
+  // orbit: every band of a view (and a device copy of it) shares one table.
+  // A table belongs to this orbit for its whole life, so holding it names the
+  // pair (see SampleRunner::run's `tables`).
+  std::shared_ptr<const BlaTable> bla(bool julia, FExp dc_max) const {
+    std::lock_guard lock(bla_mutex);
+    for (const auto& t : bla_tables)
+      if (t->julia == julia && t->dc_max.m == dc_max.m && t->dc_max.e == dc_max.e) return t;
+    auto t = std::make_shared<const BlaTable>(build_bla(*this, julia, dc_max));
+    if (bla_tables.size() >= kMaxBlaTables) bla_tables.erase(bla_tables.begin());  // passes still running hold theirs
+    bla_tables.push_back(t);
+    return t;
+  }
+  std::size_t bytes() const {
+    std::lock_guard lock(bla_mutex);
+    std::size_t b = re.size() * 2 * sizeof(double);
+    for (const auto& t : bla_tables) b += t->entries.size() * sizeof(BlaEntry);
+    return b;
+  }
+
+ private:
+  static constexpr std::size_t kMaxBlaTables = 4;
+  mutable std::mutex bla_mutex;
+  mutable std::vector<std::shared_ptr<const BlaTable>> bla_tables;
 };
 
 // Z_0 = z0 (Mandelbrot: 0), Z_{n+1} = Z_n^2 + c, until |Z_n|^2 > 4 or n = max_iter.
@@ -110,7 +152,7 @@ class OrbitCache {
     entries_.emplace_front(key, std::move(orbit));
     std::size_t bytes = 0;
     for (auto it = entries_.begin(); it != entries_.end();) {
-      bytes += it->second->re.size() * 16;
+      bytes += it->second->bytes();
       if (bytes > kMaxBytes && it != entries_.begin()) {
         it = entries_.erase(it);
       } else {
@@ -137,8 +179,6 @@ std::string decimal_key(const Decimal& d) {
   return buf;
 }
 
-CExp negate(const CExp& a) { return CExp{-a.re, -a.im, a.e}; }
-
 // The view: exact centre, scale as mantissa * 2^exponent, pixel offsets from the centre.
 struct View {
   const TaskSpec& spec;
@@ -147,11 +187,14 @@ struct View {
   int scale_e = 0;
   mpfr_prec_t bits = 64;
 
-  // Offset of grid point (gi, gj) from the centre: API.md's pixel formula.
+  // Offset of grid point (gi, gj) from the centre: docs/api.md's pixel formula, as iterate_sample computes it.
   CExp offset(int gi, int gj) const {
-    const double fr = (2.0 * gi + 1.0 - grid_w) / (2.0 * grid_w);
-    const double fi = (static_cast<double>(grid_h) - 2.0 * gj - 1.0) / (2.0 * grid_w);
-    return normalized(fr * scale_m, fi * scale_m, scale_e);
+    SamplePass p;
+    p.grid_width = grid_w;
+    p.grid_height = grid_h;
+    p.scale_m = scale_m;
+    p.scale_e = scale_e;
+    return grid_offset(p, gi, gj);
   }
 };
 
@@ -194,20 +237,10 @@ Reference make_reference(const View& v, CExp offset, const std::atomic<bool>* ca
   return r;
 }
 
-// BLA steps may drop dz^2 while it stays below 2^kBlaEpsilonLog2 of the linear term.
-constexpr int kBlaEpsilonLog2 = -53;
-
-struct BlaTable {
-  std::vector<BlaEntry> entries;
-  std::vector<int> start, count;
-  int origin = 0;
-  BlaView view() const {
-    return BlaView{entries.data(), start.data(), count.data(), static_cast<int>(start.size()), origin};
-  }
-};
-
 BlaTable build_bla(const Orbit& orbit, bool julia, FExp dc_max) {
   BlaTable t;
+  t.julia = julia;
+  t.dc_max = dc_max;
   t.origin = julia ? 0 : 1;  // a Mandelbrot orbit starts at Z_0 = 0: its first step is dz_1 = dc, exactly
   const int length = static_cast<int>(orbit.re.size());
   const FExp eps = fexp(0.5, kBlaEpsilonLog2 + 1);
@@ -242,9 +275,59 @@ cpu::ThreadPool& pool() {
   return p;
 }
 
+class CpuSampleRunner final : public SampleRunner {
+ public:
+  Result run(const SamplePass& pass, const std::shared_ptr<const void>&, const Band& band,
+             bool count_progress) override {
+    Result result;
+    std::mutex merge;
+    const std::size_t chunk = pass.only ? 256 : static_cast<std::size_t>(band.grid_width);
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> stop{false};
+    static std::mutex pool_mutex;  // one parallel region at a time on the shared pool
+    std::lock_guard pool_lock(pool_mutex);
+    pool().run([&](int) {
+      std::vector<std::uint32_t> mine;
+      std::uint64_t my_rebases = 0, my_skipped = 0;
+      for (;;) {
+        if (band.cancel && band.cancel->load()) {
+          stop = true;
+          break;
+        }
+        const std::size_t first = next.fetch_add(chunk);
+        if (first >= pass.count) break;
+        const std::size_t last = std::min(pass.count, first + chunk);
+        for (std::size_t q = first; q < last; ++q) {
+          const std::uint32_t idx = sample_index(pass, q);
+          const PixelResult p = iterate_sample(pass, idx);
+          band.counts[idx] = p.count;
+          if (band.mag2) band.mag2[idx] = p.mag2;
+          my_rebases += p.rebases;
+          if (!p.exhausted) my_skipped += p.skipped;
+          if (p.exhausted) mine.push_back(idx);
+        }
+        if (count_progress && band.progress) band.progress->fetch_add(last - first);
+      }
+      std::lock_guard lock(merge);
+      result.exhausted.insert(result.exhausted.end(), mine.begin(), mine.end());
+      result.rebases += my_rebases;
+      result.skipped += my_skipped;
+    });
+    result.canceled = stop;
+    return result;
+  }
+  [[nodiscard]] std::string name() const override { return "cpu"; }
+};
+
 }  // namespace
 
-std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& stats, bool& canceled) {
+SampleRunner& cpu_sample_runner() {
+  static CpuSampleRunner runner;
+  return runner;
+}
+
+std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& stats, bool& canceled,
+                          SampleRunner* runner_or_null) {
   canceled = false;
   View v{spec, band.grid_width, band.grid_height};
   {
@@ -271,55 +354,31 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& sta
   if (stats.reference_length == 0) stats.reference_length = static_cast<int>(ref.orbit->re.size());
 
   // Renders the listed samples (indices into the band) against `r`; returns those left exhausted.
-  std::mutex merge;
   std::uint64_t rebases = 0;
   // |dc| of any sample against any reference in the view: at most the view's diagonal.
   const FExp dc_max = fexp(v.scale_m * std::hypot(1.0, static_cast<double>(band.grid_height) / band.grid_width), v.scale_e);
   std::uint64_t skipped = 0;
+  SampleRunner& runner = runner_or_null != nullptr ? *runner_or_null : cpu_sample_runner();
   auto run = [&](const Reference& r, const std::vector<std::uint32_t>* only, bool count_progress) {
-    std::vector<std::uint32_t> exhausted;
-    const OrbitView orbit = r.orbit->view();
-    const BlaTable table = build_bla(*r.orbit, julia, dc_max);
-    const BlaView bla = table.view();
-    const std::size_t total = only ? only->size() : n;
-    const std::size_t chunk = only ? 256 : static_cast<std::size_t>(band.grid_width);
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> stop{false};
-    static std::mutex pool_mutex;  // one parallel region at a time on the shared pool
-    std::lock_guard pool_lock(pool_mutex);
-    pool().run([&](int) {
-      std::vector<std::uint32_t> mine;
-      std::uint64_t my_rebases = 0, my_skipped = 0;
-      for (;;) {
-        if (band.cancel && band.cancel->load()) {
-          stop = true;
-          break;
-        }
-        const std::size_t first = next.fetch_add(chunk);
-        if (first >= total) break;
-        const std::size_t last = std::min(total, first + chunk);
-        for (std::size_t q = first; q < last; ++q) {
-          const std::size_t idx = only ? (*only)[q] : q;
-          const int gi = static_cast<int>(idx % band.grid_width);
-          const int gj = band.row0 + static_cast<int>(idx / band.grid_width);
-          const CExp d = add(v.offset(gi, gj), negate(r.offset));
-          const PixelResult p =
-              julia ? iterate(orbit, bla, d, CExp{}, max_iter) : iterate(orbit, bla, CExp{}, d, max_iter);
-          band.counts[idx] = p.count;
-          if (band.mag2) band.mag2[idx] = p.mag2;
-          my_rebases += p.rebases;
-          if (!p.exhausted) my_skipped += p.skipped;
-          if (p.exhausted) mine.push_back(static_cast<std::uint32_t>(idx));
-        }
-        if (count_progress && band.progress) band.progress->fetch_add(last - first);
-      }
-      std::lock_guard lock(merge);
-      exhausted.insert(exhausted.end(), mine.begin(), mine.end());
-      rebases += my_rebases;
-      skipped += my_skipped;
-    });
-    if (stop) canceled = true;
-    return exhausted;
+    const std::shared_ptr<const BlaTable> table = r.orbit->bla(julia, dc_max);
+    SamplePass pass;
+    pass.orbit = r.orbit->view();
+    pass.bla = table->view();
+    pass.julia = julia;
+    pass.max_iter = max_iter;
+    pass.scale_m = v.scale_m;
+    pass.scale_e = v.scale_e;
+    pass.ref_offset = r.offset;
+    pass.grid_width = band.grid_width;
+    pass.grid_height = band.grid_height;
+    pass.row0 = band.row0;
+    pass.only = only ? only->data() : nullptr;
+    pass.count = only ? only->size() : n;
+    SampleRunner::Result res = runner.run(pass, table, band, count_progress);
+    rebases += res.rebases;
+    skipped += res.skipped;
+    if (res.canceled) canceled = true;
+    return std::move(res.exhausted);
   };
 
   const auto t0 = Clock::now();

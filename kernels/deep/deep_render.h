@@ -10,7 +10,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
 
+#include "kernels/deep/sample_pass.h"
 #include "kernels/task_spec.h"
 
 namespace fractal::deep {
@@ -36,8 +40,54 @@ struct Band {
   std::atomic<std::uint64_t>* progress = nullptr;
 };
 
-// Renders one band of spec's sample grid on all cores; returns the sum of its
-// counts. Sets `canceled` when cancel stopped it.
-std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& stats, bool& canceled);
+// Iterates the samples of one pass (kernels/deep/sample_pass.h): what a
+// backend contributes to a deep render. The reference orbit, its BLA table,
+// the choice of references and the statistics stay on the host, in
+// render_band, whatever the runner.
+class SampleRunner {
+ public:
+  struct Result {
+    std::vector<std::uint32_t> exhausted;  // band indices of samples that outlived an escaped reference
+    std::uint64_t rebases = 0;             // summed over the pass's samples
+    std::uint64_t skipped = 0;             // BLA-skipped iterations of the samples not exhausted
+    bool canceled = false;                 // band.cancel stopped the pass before its end
+  };
+  virtual ~SampleRunner() = default;
+  // Writes band.counts[idx] (and band.mag2[idx] when set) for every sample of
+  // the pass, adds finished samples to band.progress when count_progress, and
+  // stops early once band.cancel is set. `tables` owns pass.bla and names the
+  // pair (orbit, BLA table): a table belongs to one orbit for its whole life,
+  // so while a runner holds the pointer, a copy it made of both (on a device)
+  // stays current when the same pointer comes back. pass.orbit is valid
+  // during the call.
+  virtual Result run(const SamplePass& pass, const std::shared_ptr<const void>& tables, const Band& band,
+                     bool count_progress) = 0;
+  // "cpu" or "cuda:<device>": where the per-sample work ran.
+  [[nodiscard]] virtual std::string name() const = 0;
+};
+
+// The CPU runner: every core, the process's shared thread pool.
+SampleRunner& cpu_sample_runner();
+
+// For runners that compute a pass's PixelResults elsewhere (out[q] for the
+// pass's q-th sample): writes them into the band and sums them into `result`
+// the way the CPU runner does (rebases of every sample, BLA skips of samples
+// not exhausted, exhausted samples listed by band index).
+inline void deliver_pass(const SamplePass& pass, const PixelResult* out, const Band& band, SampleRunner::Result& result) {
+  for (std::size_t q = 0; q < pass.count; ++q) {
+    const PixelResult& p = out[q];
+    const std::uint32_t idx = sample_index(pass, q);
+    band.counts[idx] = p.count;
+    if (band.mag2) band.mag2[idx] = p.mag2;
+    result.rebases += p.rebases;
+    if (p.exhausted) result.exhausted.push_back(idx);
+    else result.skipped += p.skipped;
+  }
+}
+
+// Renders one band of spec's sample grid; returns the sum of its counts. Sets
+// `canceled` when cancel stopped it. The samples run on `runner` (null: the CPU).
+std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& stats, bool& canceled,
+                          SampleRunner* runner = nullptr);
 
 }  // namespace fractal::deep

@@ -17,20 +17,18 @@
 // once |dz| is in double's range the rest of the orbit runs in plain double (dc,
 // ~2^-900 smaller than dz then, no longer changes a rounded double).
 //
-// One header for host and device: the CPU renderer runs it per pixel on a
-// thread pool; a CUDA build can include it in a kernel unchanged.
+// One header for host and device (FRACTAL_HD): the CPU renderer runs it per
+// sample on a thread pool, the CUDA backend per lane in its deep kernel
+// (kernels/cuda/deep_kernel.cu, compiled without FMA contraction so that both
+// round every operation alike and give the same counts bit for bit). Device
+// code needs no std:: algorithms and no GCC builtins here.
 #pragma once
 
-#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
-#if defined(__CUDACC__)
-#define FRACTAL_HD __host__ __device__
-#else
-#define FRACTAL_HD
-#endif
+#include "kernels/host_device.h"
 
 namespace fractal::deep {
 
@@ -42,19 +40,42 @@ struct CExp {
 
 // 2^e as a factor: 0 below double's normal range, +inf above it. Built from
 // the exponent bits (ldexp/frexp calls dominated the profile).
+FRACTAL_HD inline double bits_to_double(std::uint64_t bits) {
+#ifdef __CUDA_ARCH__
+  return __longlong_as_double(static_cast<long long>(bits));
+#else
+  double out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+#endif
+}
+FRACTAL_HD inline std::uint64_t double_to_bits(double x) {
+#ifdef __CUDA_ARCH__
+  return static_cast<std::uint64_t>(__double_as_longlong(x));
+#else
+  std::uint64_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  return bits;
+#endif
+}
+// Index of the lowest set bit of v != 0.
+FRACTAL_HD inline int lowest_bit(unsigned v) {
+#ifdef __CUDA_ARCH__
+  return __ffs(static_cast<int>(v)) - 1;
+#else
+  return __builtin_ctz(v);
+#endif
+}
+
 FRACTAL_HD inline double pow2(int e) {
   if (e < -1022) return 0.0;
-  if (e > 1023) return HUGE_VAL;
-  const std::uint64_t bits = static_cast<std::uint64_t>(e + 1023) << 52;
-  double out;
-  memcpy(&out, &bits, sizeof out);
-  return out;
+  if (e > 1023) return bits_to_double(std::uint64_t{0x7ff} << 52);  // +inf
+  return bits_to_double(static_cast<std::uint64_t>(e + 1023) << 52);
 }
 
 // e such that |x| = m 2^e with m in [0.5, 1), for x != 0.
 FRACTAL_HD inline int exponent_of(double x) {
-  std::uint64_t bits;
-  memcpy(&bits, &x, sizeof bits);
+  const std::uint64_t bits = double_to_bits(x);
   const int biased = static_cast<int>((bits >> 52) & 0x7ff);
   if (biased == 0) {  // subnormal: rare, take the slow path
     int e = 0;
@@ -171,7 +192,10 @@ FRACTAL_HD inline const BlaEntry* find_bla(const BlaView& bla, int n, int k, int
   if (bla.levels == 0 || n < bla.origin) return nullptr;
   const int rel = n - bla.origin;
   int top = bla.levels - 1;  // the highest level whose entries start at n
-  if (rel != 0) top = std::min(top, __builtin_ctz(static_cast<unsigned>(rel)));
+  if (rel != 0) {
+    const int low = lowest_bit(static_cast<unsigned>(rel));
+    if (low < top) top = low;
+  }
   for (int l = top; l >= 0; --l) {
     const int m = rel >> l;
     if (m >= bla.level_count[l] || k + (1 << l) > max_iter) continue;

@@ -11,7 +11,8 @@
 #   k8s-policy  requests/limits, securityContext, probes, GPU scheduling, routing, KEDA...
 #   yamllint, shellcheck
 #               every YAML file, every shell script of the repository
-#   dockerfiles Dockerfile and Dockerfile.cuda (dockerfile-utils lint + policy)
+#   dockerfiles Dockerfile and Dockerfile.cuda (dockerfile-utils lint + policy;
+#               in step: same stages, apt packages, COPYs and scripts)
 #   compose     deploy/compose/compose.yaml (compose-spec schema + policy)
 #   broken      every case under tests/deploy/broken/ must be rejected, for its reason
 # Prints "N passed, M failed"; exit status 1 when a check failed.
@@ -145,6 +146,9 @@ check_dockerfiles() {
   [[ -f $root/.dockerignore ]] || { echo ".dockerignore is missing"; status=1; }
   node_validate dockerfile --expect cuda --root "$root" "$root/Dockerfile.cuda" | sed "s|^$root/||" || status=1
   node_validate dockerfile --expect cpu --root "$root" "$root/Dockerfile" | sed "s|^$root/||" || status=1
+  # Same stages, packages, COPYs and scripts: only the CPU image is built and
+  # smoke-tested for real (deploy/images/build), so the CUDA one must not drift.
+  node_validate dockerfiles-in-step "$root/Dockerfile" "$root/Dockerfile.cuda" | sed "s|$root/||g" || status=1
   return $status
 }
 
@@ -160,9 +164,10 @@ check_compose() {
   return $status
 }
 
-# Each case directory holds case.conf (type=k8s|k8s-file|compose|dockerfile,
-# profile=..., expect=<extended regex the output must match>) and its input:
-# a kustomization.yaml, manifest.yaml, compose.yaml or Dockerfile.
+# Each case directory holds case.conf (type=k8s|k8s-file|compose|dockerfile|
+# dockerfiles-in-step, profile=..., expect=<extended regex the output must match>)
+# and its input: a kustomization.yaml, manifest.yaml, compose.yaml, Dockerfile,
+# or Dockerfile + Dockerfile.cuda.
 check_broken() {
   need_node_modules || return 1
   local dir name type profile expect out rc status=0 n=0
@@ -185,6 +190,7 @@ check_broken() {
       k8s-file) node_validate k8s --profile "$profile" "$dir/manifest.yaml" >"$out" 2>&1 ;;
       compose) node_validate compose "$dir/compose.yaml" >"$out" 2>&1 ;;
       dockerfile) node_validate dockerfile --root "$root" "$dir/Dockerfile" >"$out" 2>&1 ;;
+      dockerfiles-in-step) node_validate dockerfiles-in-step "$dir/Dockerfile" "$dir/Dockerfile.cuda" >"$out" 2>&1 ;;
       *) echo "FAIL broken/$name: unknown type '$type' in case.conf"; status=1; continue ;;
     esac
     rc=$?

@@ -1,10 +1,12 @@
-// A plain scalar IEEE double reference of shared/API.md's semantics, written
-// straight from the formulas, for the tests to compare every backend with.
+// A plain scalar IEEE double reference of docs/api.md's semantics, written
+// straight from the formulas, for the tests to compare every backend with. The
+// pixel -> complex mapping is kernels/grid_map.h, the one every backend uses.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
+#include "kernels/grid_map.h"
 #include "kernels/renderer.h"
 
 namespace fractal::test {
@@ -20,10 +22,10 @@ inline std::uint32_t reference_count(double z_re, double z_im, double c_re, doub
 }
 
 inline double pixel_re(const RenderJob& j, int i) {
-  return j.center_re + ((i + 0.5) / j.grid_width - 0.5) * j.scale;
+  return grid_re(j.center_re, j.scale, j.grid_width, i);
 }
 inline double pixel_im(const RenderJob& j, int row) {
-  return j.center_im + (0.5 - (row + 0.5) / j.grid_height) * j.scale * j.grid_height / j.grid_width;
+  return grid_im(j.center_im, j.scale, j.grid_width, j.grid_height, row);
 }
 
 // Counts of the job's band, row-major.

@@ -7,10 +7,14 @@
 
 #include <atomic>
 #include <cmath>
+#include <map>
+#include <memory>
 #include <queue>
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "kernels/deep/deep_render.h"
+#include "kernels/grid_map.h"
 #include "kernels/render_task.h"
 #include "kernels/renderer.h"
 #include "kernels/task_spec.h"
@@ -63,12 +67,12 @@ std::vector<std::uint32_t> reference_counts(const json& body) {
       const int p = next.fetch_add(1);
       if (p >= W * H) return;
       const int i = p % W, j = p / W;
-      // re = center.re + ((i + 0.5)/W - 0.5) scale = center.re + (2i + 1 - W) scale / (2W)
-      mpfr_mul_si(t.v, sc.v, 2 * i + 1 - W, MPFR_RNDN);
+      // kernels/grid_map.h, exactly: re = center.re + (2i + 1 - W) scale / (2W)
+      mpfr_mul_si(t.v, sc.v, static_cast<long>(grid_re_numerator(W, i)), MPFR_RNDN);
       mpfr_div_si(t.v, t.v, 2 * W, MPFR_RNDN);
       mpfr_add(cr.v, cr0.v, t.v, MPFR_RNDN);
-      // im = center.im + (0.5 - (j + 0.5)/H) scale H / W = center.im + (H - 2j - 1) scale / (2W)
-      mpfr_mul_si(t.v, sc.v, H - 2 * j - 1, MPFR_RNDN);
+      // im = center.im + (H - 2j - 1) scale / (2W)
+      mpfr_mul_si(t.v, sc.v, static_cast<long>(grid_im_numerator(H, j)), MPFR_RNDN);
       mpfr_div_si(t.v, t.v, 2 * W, MPFR_RNDN);
       mpfr_add(ci.v, ci0.v, t.v, MPFR_RNDN);
       if (julia) {
@@ -107,14 +111,29 @@ struct Rendered {
   Scalar scalar;
 };
 
-Rendered render_counts(json body) {
+// One renderer per backend for the whole executable; null (and the reason)
+// where the backend cannot be made.
+std::shared_ptr<Renderer> renderer_for(BackendKind kind, std::string* why = nullptr) {
+  static std::map<BackendKind, std::shared_ptr<Renderer>> made;
+  static std::map<BackendKind, std::string> unavailable;
+  if (!made.count(kind) && !unavailable.count(kind)) {
+    try {
+      made[kind] = make_renderer(kind, {});
+    } catch (const BackendUnavailable& e) {
+      unavailable[kind] = e.what();
+    }
+  }
+  if (why != nullptr && unavailable.count(kind)) *why = unavailable[kind];
+  return made.count(kind) ? made[kind] : nullptr;
+}
+
+Rendered render_counts(json body, Renderer& r) {
   body["output"] = "iterations";
   body["format"] = "exr";
   const TaskSpec s = spec_of(body);
-  auto r = make_renderer(BackendKind::cpu);
   TaskRun run(s);
   TaskRun* runs[] = {&run};
-  render_tasks(*r, runs);
+  render_tasks(r, runs);
   Rendered out;
   out.scalar = run.scalar;
   out.stats = run.deep;
@@ -124,6 +143,8 @@ Rendered render_counts(json body) {
       out.counts[static_cast<std::size_t>(j) * s.width + i] = static_cast<std::uint32_t>(run.image.row<float>(j)[i]);
   return out;
 }
+
+Rendered render_counts(const json& body) { return render_counts(body, *renderer_for(BackendKind::cpu)); }
 
 // Largest 4-connected region of differing pixels.
 int largest_wrong_region(const std::vector<std::uint32_t>& a, const std::vector<std::uint32_t>& b, int W, int H) {
@@ -160,11 +181,10 @@ struct DeepCase {
   json body;
 };
 
-class DeepAgainstMpfr : public ::testing::TestWithParam<DeepCase> {};
-
-TEST_P(DeepAgainstMpfr, CountsMatchThePerPixelReference) {
-  const json body = GetParam().body;
-  const Rendered got = render_counts(body);
+// The contract's rule for one view on one backend.
+void expect_matches_mpfr(const DeepCase& c, Renderer& renderer) {
+  const json body = c.body;
+  const Rendered got = render_counts(body, renderer);
   const std::vector<std::uint32_t> want = reference_counts(body);
   ASSERT_EQ(got.scalar, Scalar::deep);
   const int W = body["width"], H = body["height"];
@@ -181,11 +201,25 @@ TEST_P(DeepAgainstMpfr, CountsMatchThePerPixelReference) {
   EXPECT_GE(share, 0.99) << equal << " of " << want.size() << "; rendered counts " << got_min << ".." << got_max;
   EXPECT_LT(largest_wrong_region(got.counts, want, W, H), 16);
   EXPECT_LT(min_count, max_count) << "a view with no structure tests nothing";
-  std::cout << GetParam().name << ": " << equal << "/" << want.size() << " equal, counts " << min_count << ".."
+  std::cout << c.name << " on " << renderer.name() << ": " << equal << "/" << want.size() << " equal, counts " << min_count << ".."
             << max_count << ", reference length " << got.stats.reference_length << ", references "
             << got.stats.references << ", rebases " << got.stats.rebases << ", BLA skipped "
             << (got.stats.iterations ? 100.0 * got.stats.bla_skipped / got.stats.iterations : 0) << " %, orbit " << got.stats.orbit_seconds
             << " s, pixels " << got.stats.pixel_seconds << " s\n";
+}
+
+class DeepAgainstMpfr : public ::testing::TestWithParam<DeepCase> {};
+
+TEST_P(DeepAgainstMpfr, CountsMatchThePerPixelReference) { expect_matches_mpfr(GetParam(), *renderer_for(BackendKind::cpu)); }
+
+// The same views with the samples on the GPU (kernels/cuda/deep_runner.cu).
+class DeepCudaAgainstMpfr : public ::testing::TestWithParam<DeepCase> {};
+
+TEST_P(DeepCudaAgainstMpfr, CountsMatchThePerPixelReference) {
+  std::string why;
+  const std::shared_ptr<Renderer> cuda = renderer_for(BackendKind::cuda, &why);
+  if (!cuda) GTEST_SKIP() << "no CUDA backend here, deep samples cannot run on a GPU: " << why;
+  expect_matches_mpfr(GetParam(), *cuda);
 }
 
 json mandel(const char* re, const char* im, const char* scale, int w, int h, int max_iter) {
@@ -194,9 +228,8 @@ json mandel(const char* re, const char* im, const char* scale, int w, int h, int
 
 // c = i is a Misiurewicz point of the Mandelbrot set (its orbit 0, i, -1+i, -i,
 // -1+i, ... never escapes): every view around it, at any depth, holds boundary.
-INSTANTIATE_TEST_SUITE_P(
-    Views, DeepAgainstMpfr,
-    ::testing::Values(
+std::vector<DeepCase> deep_views() {
+  return {
         DeepCase{"mandelbrot_i_1e-20", mandel("0", "1", "1e-20", 64, 48, 5000)},
         DeepCase{"mandelbrot_i_1e-50", mandel("0", "1", "1e-50", 64, 48, 5000)},
         DeepCase{"mandelbrot_i_1e-100", mandel("0.0", "1.0", "1e-100", 48, 36, 5000)},
@@ -211,13 +244,18 @@ INSTANTIATE_TEST_SUITE_P(
         DeepCase{"seahorse_3e-13", mandel("-0.7436438870371587", "0.1318259042053119", "3e-13", 48, 32, 6000)},
         DeepCase{"julia_dendrite_1e-60",
                  json{{"fractal", "julia"}, {"julia_c", {"0", "1"}}, {"center", {"0", "1"}}, {"scale", "1e-60"},
-                      {"width", 48}, {"height", 36}, {"max_iter", 5000}}}),
-    [](const auto& info) {
-      std::string name = info.param.name;
-      for (char& c : name)
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-      return name;
-    });
+                      {"width", 48}, {"height", 36}, {"max_iter", 5000}}}};
+}
+
+std::string deep_case_name(const ::testing::TestParamInfo<DeepCase>& info) {
+  std::string name = info.param.name;
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(Views, DeepAgainstMpfr, ::testing::ValuesIn(deep_views()), deep_case_name);
+INSTANTIATE_TEST_SUITE_P(Views, DeepCudaAgainstMpfr, ::testing::ValuesIn(deep_views()), deep_case_name);
 
 TEST(DeepSpec, AutoPicksDeepBelowDoubleAndKeepsTheText) {
   const TaskSpec shallow = spec_of(mandel("0", "1", "1e-9", 1920, 1080, 100));
@@ -283,6 +321,87 @@ TEST(DeepSpec, DoubleAndDeepAgreeJustAboveTheThreshold) {
   std::size_t equal = 0;
   for (std::size_t i = 0; i < d.counts.size(); ++i) equal += d.counts[i] == p.counts[i];
   EXPECT_GE(static_cast<double>(equal) / static_cast<double>(d.counts.size()), 0.999) << equal;
+}
+
+// The GPU runs the CPU runner's code (kernels/deep/sample_pass.h, compiled
+// without FMA contraction): every count equal, not just 99 %.
+TEST(DeepCuda, SameCountsAsTheCpuRunner) {
+  std::string why;
+  const std::shared_ptr<Renderer> cuda = renderer_for(BackendKind::cuda, &why);
+  if (!cuda) GTEST_SKIP() << "no CUDA backend here, deep samples cannot run on a GPU: " << why;
+  for (const json& body : {mandel("0", "1", "1e-300", 256, 144, 20000), mandel("0", "1", "1e-1000", 200, 120, 30000),
+                           mandel("3.1e-30", "1.0000000000000000000000000000012", "8e-30", 160, 120, 5000),
+                           mandel("-0.7436438870371587", "0.1318259042053119", "3e-13", 160, 100, 6000)}) {
+    const Rendered cpu = render_counts(body);
+    const Rendered gpu = render_counts(body, *cuda);
+    std::size_t equal = 0;
+    for (std::size_t i = 0; i < cpu.counts.size(); ++i) equal += cpu.counts[i] == gpu.counts[i];
+    EXPECT_EQ(equal, cpu.counts.size()) << body.dump();
+    EXPECT_EQ(gpu.stats.rebases, cpu.stats.rebases) << body.dump();
+    EXPECT_EQ(gpu.stats.bla_skipped, cpu.stats.bla_skipped) << body.dump();
+    EXPECT_EQ(gpu.stats.references, cpu.stats.references) << body.dump();
+  }
+}
+
+// A backend whose deep samples run on its own runner (here one that counts
+// its passes and hands them to the CPU runner), as the CUDA backend's do.
+class CountingRunner final : public deep::SampleRunner {
+ public:
+  Result run(const deep::SamplePass& pass, const std::shared_ptr<const void>& tables, const deep::Band& band,
+             bool count_progress) override {
+    ++passes;
+    if (tables.get() != last_tables) ++table_changes;
+    last_tables = tables.get();
+    held = tables;
+    return deep::cpu_sample_runner().run(pass, tables, band, count_progress);
+  }
+  [[nodiscard]] std::string name() const override { return "counting"; }
+  int passes = 0, table_changes = 0;
+  const void* last_tables = nullptr;
+  std::shared_ptr<const void> held;
+};
+
+class DeepRunnerBackend final : public Renderer {
+ public:
+  DeepRunnerBackend() : cpu_(make_renderer(BackendKind::cpu)) {}
+  [[nodiscard]] std::string name() const override { return "test:" + cpu_->name(); }
+  void render(std::span<RenderJob> jobs) override {
+    for (const RenderJob& j : jobs) EXPECT_NE(j.scalar, Scalar::deep) << "deep jobs never reach render()";
+    shallow_jobs += static_cast<int>(jobs.size());
+    cpu_->render(jobs);
+  }
+  [[nodiscard]] deep::SampleRunner* deep_sample_runner() override { return &runner; }
+  CountingRunner runner;
+  int shallow_jobs = 0;
+
+ private:
+  std::unique_ptr<Renderer> cpu_;
+};
+
+TEST(DeepRouting, RenderTasksRunsDeepSamplesOnTheBackendsRunner) {
+  json deep_body = mandel("0", "1", "1e-100", 48, 36, 5000);
+  deep_body["output"] = "iterations";
+  deep_body["format"] = "exr";
+  json shallow_body = mandel("-0.5", "0", "3", 32, 24, 200);
+  shallow_body["output"] = "iterations";
+  shallow_body["format"] = "exr";
+  const TaskSpec deep_spec = spec_of(deep_body), shallow_spec = spec_of(shallow_body);
+  DeepRunnerBackend backend;
+  TaskRun deep_run(deep_spec), shallow_run(shallow_spec);
+  TaskRun* runs[] = {&deep_run, &shallow_run};
+  // Bands of 8 rows: the view's bands share one orbit and one BLA table.
+  render_tasks(backend, runs, RenderLimits{48 * 8});
+  EXPECT_EQ(deep_run.scalar, Scalar::deep);
+  EXPECT_GE(backend.runner.passes, 5);            // one per band
+  EXPECT_EQ(backend.runner.table_changes, 1);     // uploaded once per view
+  EXPECT_GE(backend.shallow_jobs, 1);
+  // Same counts as the CPU runner renders them.
+  const Rendered want = render_counts(deep_body);
+  for (int j = 0; j < deep_spec.height; ++j)
+    for (int i = 0; i < deep_spec.width; ++i)
+      ASSERT_EQ(static_cast<std::uint32_t>(deep_run.image.row<float>(j)[i]),
+                want.counts[static_cast<std::size_t>(j) * deep_spec.width + i]);
+  EXPECT_EQ(deep_run.samples_done.load(), static_cast<std::uint64_t>(deep_spec.width) * deep_spec.height);
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ const std::string kUnknownId = "00000000-0000-4000-8000-000000000000";
 
 void expect_task_object(const json& t) {
   for (const char* key : {"id", "status", "progress", "params", "created_at", "started_at", "finished_at", "error",
-                          "backend", "render_ms", "iterations", "download_url", "precision_used"})
+                          "backend", "render_ms", "iterations", "download_url", "precision_used", "deep"})
     EXPECT_TRUE(t.contains(key)) << key << " missing in " << t.dump();
   EXPECT_TRUE(std::regex_match(t["created_at"].get<std::string>(), kRfc3339Utc)) << t.dump();
 }

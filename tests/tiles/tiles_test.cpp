@@ -370,6 +370,56 @@ TEST_F(TilesTest, DeepTileEqualsTheRenderOfItsExactView) {
   EXPECT_GT(colours.size(), 10u) << "first pixel " << int(got[0]) << "," << int(got[1]) << "," << int(got[2]);
 }
 
+// Issue 12: a deep task's object says its reference orbit length, BLA skip
+// ratio and time in the orbit vs per-pixel work ("deep", docs/api.md); a
+// shallow one has "deep": null. Through POST /add, the worker and GET /tasks.
+TEST_F(TilesTest, DeepTaskObjectCarriesItsOrbitAndBlaFigures) {
+  start_worker(worker_options("tasks-deep"));
+  const User u = new_user("tdeep");
+  const json deep_task = add_task(u, {{"width", 64}, {"height", 48}, {"max_iter", 2000},
+                                      {"center", {"0", "1"}},
+                                      {"scale", "3e-20"}});
+  const json shallow_task = add_task(u, {{"width", 64}, {"height", 48}, {"max_iter", 200}});
+  const std::string deep_id = deep_task.value("id", ""), shallow_id = shallow_task.value("id", "");
+  ASSERT_FALSE(deep_id.empty()) << deep_task.dump();
+  ASSERT_FALSE(shallow_id.empty()) << shallow_task.dump();
+  EXPECT_EQ(deep_task["deep"], nullptr);  // queued: nothing measured yet
+  json d, s;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        d = get("/tasks/" + deep_id, u.token).j;
+        s = get("/tasks/" + shallow_id, u.token).j;
+        return d.value("status", "") == "done" && s.value("status", "") == "done";
+      },
+      60s))
+      << d.dump() << "\n" << s.dump();
+  EXPECT_EQ(d["precision_used"], "deep");
+  ASSERT_TRUE(d["deep"].is_object()) << d.dump();
+  const json& f = d["deep"];
+  for (const char* key :
+       {"reference_length", "references", "orbit_cache_hits", "orbit_ms", "pixel_ms", "bla_skip_ratio", "rebases"})
+    EXPECT_TRUE(f.contains(key)) << key << " missing in " << f.dump();
+  // c = i is a Misiurewicz point: its orbit never escapes, so the reference runs to max_iter.
+  EXPECT_GE(f["reference_length"].get<int>(), 2000) << f.dump();
+  EXPECT_LE(f["reference_length"].get<int>(), 2001) << f.dump();
+  EXPECT_GE(f["references"].get<int>(), 1);
+  EXPECT_GE(f["orbit_ms"].get<double>(), 0.0);
+  EXPECT_GT(f["pixel_ms"].get<double>(), 0.0);
+  const double skip = f["bla_skip_ratio"].get<double>();
+  EXPECT_GT(skip, 0.0) << f.dump();  // BLA steps did part of the work (about 22 % here)
+  EXPECT_LE(skip, 1.0);
+  EXPECT_LE(f["orbit_ms"].get<double>() + f["pixel_ms"].get<double>(), d["render_ms"].get<double>() + 1.0)
+      << f.dump() << " render_ms " << d["render_ms"];
+  // The list carries it too; a shallow task never does.
+  const json list = get("/tasks", u.token).j;
+  for (const json& t : list["tasks"]) {
+    if (t["id"] == deep_id) EXPECT_EQ(t["deep"], f);
+  }
+  EXPECT_NE(s["precision_used"], "deep");
+  ASSERT_TRUE(s.contains("deep")) << s.dump();
+  EXPECT_EQ(s["deep"], nullptr) << s.dump();
+}
+
 TEST_F(TilesTest, NeighbouringTilesContinueEachOther) {
   start_worker(worker_options("tiles-seam"));
   const User u = new_user("ts");

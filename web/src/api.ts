@@ -1,4 +1,4 @@
-// The public HTTP API (shared/API.md), nothing else. The token lives in
+// The public HTTP API (docs/api.md), nothing else. The token lives in
 // sessionStorage only: never in a URL, never logged.
 
 const TOKEN_KEY = 'fractal.token';
@@ -44,9 +44,29 @@ async function errorFrom(res: Response): Promise<ApiError> {
   return new ApiError(res.status, code, message);
 }
 
+// The first view (sign-in to every visible tile drawn) shares Chromium's six
+// HTTP/1.1 connections per origin with whatever else the app asks for: requests
+// it does not need (palettes, the task list, thumbnails) go out at low priority
+// and only once the explorer's first tiles are drawn (or after maxWaitMs).
+let firstViewIsDrawn = false;
+const waitingForFirstView: (() => void)[] = [];
+export function firstViewDrawn(): void {
+  firstViewIsDrawn = true;
+  waitingForFirstView.splice(0).forEach((f) => f());
+}
+export function afterFirstView(maxWaitMs = 1500): Promise<void> {
+  if (firstViewIsDrawn) return Promise.resolve();
+  return new Promise((resolve) => {
+    waitingForFirstView.push(resolve);
+    setTimeout(resolve, maxWaitMs);
+  });
+}
+
+export type Priority = 'high' | 'low' | 'auto';
+
 export async function request(
   path: string,
-  init: { method?: string; body?: unknown; token?: string | null; signal?: AbortSignal } = {},
+  init: { method?: string; body?: unknown; token?: string | null; signal?: AbortSignal; priority?: Priority } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = {};
   if (init.body !== undefined) headers['Content-Type'] = 'application/json';
@@ -59,7 +79,8 @@ export async function request(
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
       signal: init.signal,
       cache: 'no-store',
-    });
+      priority: init.priority ?? 'auto', // Chromium orders queued requests by it
+    } as RequestInit);
   } catch (e) {
     if ((e as Error).name === 'AbortError') throw e;
     throw new ApiError(0, 'network_error', 'The server cannot be reached; check your connection and try again.');
@@ -94,7 +115,7 @@ export interface Palette {
   stops: string[];
 }
 export async function palettes(token: string): Promise<Palette[]> {
-  return ((await (await request('/palettes', { token })).json()) as { palettes: Palette[] }).palettes;
+  return ((await (await request('/palettes', { token, priority: 'low' })).json()) as { palettes: Palette[] }).palettes;
 }
 
 export interface Task {
@@ -112,7 +133,7 @@ export interface Task {
 }
 
 export async function listTasks(token: string): Promise<Task[]> {
-  return ((await (await request('/tasks?limit=100', { token })).json()) as { tasks: Task[] }).tasks;
+  return ((await (await request('/tasks?limit=100', { token, priority: 'low' })).json()) as { tasks: Task[] }).tasks;
 }
 export async function addTask(token: string, body: Record<string, unknown>): Promise<Task> {
   return (await request('/add', { method: 'POST', body, token })).json();
@@ -120,6 +141,6 @@ export async function addTask(token: string, body: Record<string, unknown>): Pro
 export async function deleteTask(token: string, id: string): Promise<void> {
   await request('/delete', { method: 'POST', body: { id }, token });
 }
-export async function downloadBlob(token: string, id: string): Promise<Blob> {
-  return (await request(`/download?id=${encodeURIComponent(id)}`, { token })).blob();
+export async function downloadBlob(token: string, id: string, priority: Priority = 'auto'): Promise<Blob> {
+  return (await request(`/download?id=${encodeURIComponent(id)}`, { token, priority })).blob();
 }

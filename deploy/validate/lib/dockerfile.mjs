@@ -135,3 +135,67 @@ export function lintDockerfile(file, { root = dirname(file), expect = {} } = {})
   if (expect.cuda && !text.includes(`-DFRACTAL_CUDA=${expect.cuda}`)) errors.push(`must configure with -DFRACTAL_CUDA=${expect.cuda}`);
   return errors;
 }
+
+// Dockerfile and Dockerfile.cuda must stay in step: the same stages in the same
+// order, the same apt packages in each stage, the same COPY instructions, and
+// the same project scripts run (deploy/...), so that what is built and smoke-tested
+// from the CPU Dockerfile (deploy/images/build) stands for the CUDA image too.
+// Only the bases, the CUDA settings (ARG/ENV, -DFRACTAL_CUDA, architectures),
+// LABEL texts and ENV values may differ.
+function stagesOf(file) {
+  const stages = [];
+  for (const i of instructions(readFileSync(file, "utf8"))) {
+    if (i.keyword === "FROM") {
+      const m = /\bAS\s+(\S+)\s*$/i.exec(i.args);
+      stages.push({ name: m ? m[1].toLowerCase() : "(unnamed)", line: i.line, body: [] });
+    } else if (stages.length) stages[stages.length - 1].body.push(i);
+  }
+  return stages;
+}
+
+// The build stage's RUNs differ (CUDA flags): there the project scripts it runs
+// must match; every later stage's RUNs must be the same text.
+function stageFacts(stage, isBuild) {
+  const packages = new Set();
+  const copies = [];
+  const scripts = [];
+  for (const i of stage.body) {
+    if (i.keyword === "RUN") {
+      for (const m of i.args.matchAll(/apt-get install((?:\s+[^&;|]+?)?)(?=\s*(?:&&|;|\||$))/g)) {
+        for (const word of m[1].trim().split(/\s+/)) if (word && !word.startsWith("-")) packages.add(word);
+      }
+      if (!isBuild) scripts.push(i.args.replace(/\s+/g, " ").trim());
+      else for (const m of i.args.matchAll(/\b(deploy\/[A-Za-z0-9_./-]+[^&;|]*)/g)) scripts.push(m[1].trim());
+    }
+    if (i.keyword === "COPY") copies.push(i.args.replace(/\s+/g, " ").trim());
+  }
+  return { packages: [...packages].sort(), copies, scripts };
+}
+
+export function dockerfilesInStep(cpuFile, cudaFile) {
+  const errors = [];
+  const a = stagesOf(cpuFile);
+  const b = stagesOf(cudaFile);
+  const names = (s) => s.map((x) => x.name).join(", ");
+  if (names(a) !== names(b)) {
+    errors.push(`stages differ: ${cpuFile}: ${names(a)}; ${cudaFile}: ${names(b)}`);
+    return errors;
+  }
+  for (let k = 0; k < a.length; k++) {
+    const fa = stageFacts(a[k], k === 0);
+    const fb = stageFacts(b[k], k === 0);
+    const only = (x, y) => x.filter((p) => !y.includes(p));
+    const onlyA = only(fa.packages, fb.packages);
+    const onlyB = only(fb.packages, fa.packages);
+    if (onlyA.length || onlyB.length) {
+      errors.push(`stage ${a[k].name}: apt packages differ (only in the CPU Dockerfile: ${onlyA.join(" ") || "-"}; only in Dockerfile.cuda: ${onlyB.join(" ") || "-"})`);
+    }
+    if (fa.copies.join("\n") !== fb.copies.join("\n")) {
+      errors.push(`stage ${a[k].name}: COPY instructions differ (CPU: ${fa.copies.join(" | ")}; CUDA: ${fb.copies.join(" | ")})`);
+    }
+    if (fa.scripts.join("\n") !== fb.scripts.join("\n")) {
+      errors.push(`stage ${a[k].name}: the commands run differ (CPU: ${fa.scripts.join(" | ")}; CUDA: ${fb.scripts.join(" | ")})`);
+    }
+  }
+  return errors;
+}
