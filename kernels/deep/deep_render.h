@@ -31,6 +31,7 @@ struct DeepStats {
   std::uint64_t exhausted_left = 0;  // samples still past an escaped reference after all re-references
   double orbit_seconds = 0;        // in MPFR
   double pixel_seconds = 0;        // perturbation
+  std::string runner;              // where the samples ran: "cpu" or "cuda:<device>"
 };
 
 struct Band {

@@ -340,6 +340,8 @@ TEST(DeepCuda, SameCountsAsTheCpuRunner) {
     EXPECT_EQ(gpu.stats.rebases, cpu.stats.rebases) << body.dump();
     EXPECT_EQ(gpu.stats.bla_skipped, cpu.stats.bla_skipped) << body.dump();
     EXPECT_EQ(gpu.stats.references, cpu.stats.references) << body.dump();
+    EXPECT_EQ(gpu.stats.runner.rfind("cuda:", 0), 0u) << gpu.stats.runner;
+    EXPECT_EQ(cpu.stats.runner, "cpu");
   }
 }
 
@@ -394,6 +396,7 @@ TEST(DeepRouting, RenderTasksRunsDeepSamplesOnTheBackendsRunner) {
   EXPECT_EQ(deep_run.scalar, Scalar::deep);
   EXPECT_GE(backend.runner.passes, 5);            // one per band
   EXPECT_EQ(backend.runner.table_changes, 1);     // uploaded once per view
+  EXPECT_EQ(deep_run.deep.runner, "counting");
   EXPECT_GE(backend.shallow_jobs, 1);
   // Same counts as the CPU runner renders them.
   const Rendered want = render_counts(deep_body);
