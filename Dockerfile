@@ -30,10 +30,7 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFRACTAL_CUDA=OFF 
  && mkdir -p /out/bin \
  && install -m 0755 -s /build/bin/fractal-server /build/bin/fractal-worker /build/bin/fractal-render /out/bin/ \
  && install -m 0755 deploy/docker/healthcheck.sh /out/bin/fractal-healthcheck \
- && deploy/docker/runtime-packages.sh /out/bin/fractal-server /out/bin/fractal-worker /out/bin/fractal-render \
-      > /out/runtime-packages.txt \
- && if grep -- '-dev$' /out/runtime-packages.txt; then echo "a -dev package would reach the runtime image" >&2; exit 1; fi \
- && cat /out/runtime-packages.txt
+ && deploy/docker/runtime-libs.sh collect /out/libs /out/bin/fractal-server /out/bin/fractal-worker /out/bin/fractal-render
 
 # Stage 2: the browser client (web/, Vue + Vite) built to static files.
 FROM node:20-bookworm-slim AS web
@@ -43,7 +40,16 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY web/ ./
 RUN npm run build
 
-# Stage 3: runtime packages of the shared libraries + the binaries.
+# Stage 3: the libraries the binaries load that the runtime base lacks. Only
+# these reach the image, not their packages: libopenimageio2.4's package
+# dependencies are 337 packages (LLVM, Mesa, GDAL, codecs), its loaded closure
+# a fraction of that (see docs/deploy.md, "Image size").
+FROM debian:12-slim AS libs
+COPY --from=build /out/libs/ /libs/
+COPY --from=build /src/deploy/docker/runtime-libs.sh /usr/local/bin/runtime-libs.sh
+RUN runtime-libs.sh prune /libs
+
+# Stage 4: the runtime: base + those libraries + the binaries + the web client.
 FROM debian:12-slim AS runtime
 
 ARG VERSION=0.1.0
@@ -59,11 +65,14 @@ LABEL org.opencontainers.image.title="fractal-render (CPU)" \
       org.opencontainers.image.licenses="NOASSERTION" \
       org.opencontainers.image.base.name="docker.io/library/debian:12-slim"
 
-ARG DEBIAN_FRONTEND=noninteractive
-COPY --from=build /out/runtime-packages.txt /usr/share/fractal/runtime-packages.txt
-RUN apt-get update \
- && xargs -r -a /usr/share/fractal/runtime-packages.txt apt-get install -y --no-install-recommends \
- && rm -rf /var/lib/apt/lists/* \
+# The libraries (no package records: /usr/share/fractal/runtime-libs.txt lists
+# each with the package and version it came from; their copyright files are
+# under /usr/share/doc/fractal-runtime-libs).
+COPY --from=libs /libs/lib/ /usr/local/lib/fractal/
+COPY --from=libs /libs/runtime-libs.txt /usr/share/fractal/runtime-libs.txt
+COPY --from=libs /libs/copyright/ /usr/share/doc/fractal-runtime-libs/
+RUN echo /usr/local/lib/fractal >/etc/ld.so.conf.d/fractal.conf \
+ && ldconfig \
  && groupadd --gid 10001 fractal \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin fractal \
  && mkdir -p /data \
@@ -73,9 +82,14 @@ RUN apt-get update \
 COPY --from=build /out/bin/ /usr/local/bin/
 # The web route group serves the client from here (fractal-server --routes ...,web).
 COPY --from=web /web/dist/ /usr/local/share/fractal/web/
-# Fails the build when a shared library is missing from the runtime stage.
+# Fails the build when a shared library is missing from the runtime stage:
+# every binary starts, and fractal-render writes each output format.
 RUN if ldd /usr/local/bin/fractal-server /usr/local/bin/fractal-worker /usr/local/bin/fractal-render | grep 'not found'; then exit 1; fi \
- && fractal-render --help >/dev/null
+ && fractal-server --help >/dev/null \
+ && fractal-worker --help >/dev/null \
+ && for f in png jpg tiff exr; do fractal-render --backend cpu --width 64 --height 40 --max-iter 100 -o /tmp/check.$f >/dev/null || exit 1; done \
+ && fractal-render --backend cpu --output iterations --width 64 --height 40 --max-iter 100 -o /tmp/check-n.exr >/dev/null \
+ && rm -f /tmp/check*
 
 ENV FRACTAL_BIND=0.0.0.0 \
     FRACTAL_WEB_DIR=/usr/local/share/fractal/web \

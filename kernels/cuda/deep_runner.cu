@@ -85,6 +85,8 @@ deep::SampleRunner::Result CudaSampleRunner::run(const deep::SamplePass& pass, c
     dev.bla.entries = d_bla_.get();
     dev.bla.level_start = d_level_start_.get();
     dev.bla.level_count = d_level_count_.get();
+  } else {
+    dev.bla = deep::BlaView{nullptr, nullptr, nullptr, 0, pass.bla.origin};  // no host pointer reaches the device
   }
   if (pass.only != nullptr) {
     d_only_.reserve(n);

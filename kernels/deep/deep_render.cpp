@@ -359,6 +359,7 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& sta
   const FExp dc_max = fexp(v.scale_m * std::hypot(1.0, static_cast<double>(band.grid_height) / band.grid_width), v.scale_e);
   std::uint64_t skipped = 0;
   SampleRunner& runner = runner_or_null != nullptr ? *runner_or_null : cpu_sample_runner();
+  stats.runner = runner.name();
   auto run = [&](const Reference& r, const std::vector<std::uint32_t>* only, bool count_progress) {
     const std::shared_ptr<const BlaTable> table = r.orbit->bla(julia, dc_max);
     SamplePass pass;

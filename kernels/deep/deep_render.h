@@ -5,7 +5,9 @@
 // samples that outlive a reference that escaped are rendered again against a
 // reference taken at one of them. Reference orbits are cached per process, so a
 // burst of renders of one view (palettes, re-renders, bands of a big task)
-// computes each orbit once.
+// computes each orbit once; each orbit keeps its BLA tables. The per-sample
+// work runs on a SampleRunner: the CPU's thread pool, or the CUDA backend's
+// deep kernel (Renderer::deep_sample_runner), both running iterate_sample.
 #pragma once
 
 #include <atomic>
@@ -29,6 +31,7 @@ struct DeepStats {
   std::uint64_t exhausted_left = 0;  // samples still past an escaped reference after all re-references
   double orbit_seconds = 0;        // in MPFR
   double pixel_seconds = 0;        // perturbation
+  std::string runner;              // where the samples ran: "cpu" or "cuda:<device>"
 };
 
 struct Band {
