@@ -19,43 +19,6 @@ const HeaderList& basic_challenge() {
   return h;
 }
 
-// RFC 4648 base64 with padding, strict; nullopt when malformed.
-std::optional<std::string> base64_decode(std::string_view in) {
-  static const std::array<int, 256> table = [] {
-    std::array<int, 256> t{};
-    t.fill(-1);
-    const std::string_view alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (std::size_t i = 0; i < alphabet.size(); ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<int>(i);
-    return t;
-  }();
-  if (in.empty() || in.size() % 4 != 0) return std::nullopt;
-  std::size_t pad = 0;
-  if (in.back() == '=') ++pad;
-  if (in.size() >= 2 && in[in.size() - 2] == '=') ++pad;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  for (std::size_t i = 0; i < in.size(); i += 4) {
-    std::uint32_t v = 0;
-    for (std::size_t j = 0; j < 4; ++j) {
-      const char c = in[i + j];
-      int d;
-      if (c == '=') {
-        if (i + 4 != in.size() || j < 4 - pad) return std::nullopt;
-        d = 0;
-      } else {
-        d = table[static_cast<unsigned char>(c)];
-        if (d < 0) return std::nullopt;
-      }
-      v = (v << 6) | static_cast<std::uint32_t>(d);
-    }
-    out.push_back(static_cast<char>((v >> 16) & 0xff));
-    out.push_back(static_cast<char>((v >> 8) & 0xff));
-    out.push_back(static_cast<char>(v & 0xff));
-  }
-  out.resize(out.size() - pad);
-  return out;
-}
-
 }  // namespace
 
 void AccountsResource::setup_routes(Router& router) {
@@ -91,18 +54,9 @@ Reply AccountsResource::sign_in_basic(RequestContext& ctx) {
     return ApiError(401, "invalid_credentials", std::move(message), {}, basic_challenge());
   };
   if (!header) throw refuse("sign in with HTTP Basic authentication (Authorization: Basic ...)");
-  std::string_view value = *header;
-  constexpr std::string_view scheme = "basic ";
-  if (value.size() <= scheme.size() || !std::equal(scheme.begin(), scheme.end(), value.begin(), [](char a, char b) {
-        return a == std::tolower(static_cast<unsigned char>(b));
-      }))
-    throw refuse("sign in with HTTP Basic authentication (Authorization: Basic ...)");
-  value.remove_prefix(scheme.size());
-  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-  const auto decoded = base64_decode(value);
-  const std::size_t colon = decoded ? decoded->find(':') : std::string::npos;
-  if (!decoded || colon == std::string::npos) throw refuse("malformed Basic credentials");
-  return sign_in(decoded->substr(0, colon), decoded->substr(colon + 1), Challenge::basic);
+  const BasicAuthResult basic = parse_basic_authorization(*header);
+  if (!basic.credentials) throw refuse(basic.error);
+  return sign_in(basic.credentials->username, basic.credentials->password, Challenge::basic);
 }
 
 Reply AccountsResource::sign_in_json(RequestContext& ctx) {

@@ -1,5 +1,7 @@
 #include "server/http_io.h"
 
+#include "server/param_name.h"
+
 #include <pistache/http_headers.h>
 
 #include <algorithm>
@@ -115,9 +117,18 @@ std::string required_string(const nlohmann::json& object, std::string_view name)
 void reject_unknown_query(const RequestContext& ctx, std::initializer_list<std::string_view> allowed) {
   std::vector<std::string> names = ctx.http.query().parameters();
   std::sort(names.begin(), names.end());  // deterministic message when several are wrong
-  for (const auto& name : names)
-    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
-      throw invalid_parameter(name, name + ": unknown query parameter");
+  for (const auto& name : names) {
+    // "?&" and a trailing "?" leave a parameter with neither name nor value: ignored;
+    // "?=x" is refused, named "query" (a message starts with the field it names).
+    if (name.empty()) {
+      if (query_param(ctx, "").value_or("").empty()) continue;
+      throw invalid_parameter("query", "query: a parameter without a name");
+    }
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      const std::string shown = printable_name(name);
+      throw invalid_parameter(shown, shown + ": unknown query parameter");
+    }
+  }
 }
 
 std::optional<std::string> query_param(const RequestContext& ctx, std::string_view name) {

@@ -1,5 +1,7 @@
 #include "server/ops_resource.h"
 
+#include "server/openapi.h"
+
 namespace fractal::server {
 
 using Pistache::Http::Method;
@@ -8,6 +10,22 @@ void OpsResource::setup_routes(Router& router) {
   router.add(Method::Get, "/livez", [this](RequestContext& c) { return livez(c); });
   router.add(Method::Get, "/readyz", [this](RequestContext& c) { return readyz(c); });
   router.add(Method::Get, "/metrics", [this](RequestContext& c) { return metrics(c); });
+}
+
+void OpsResource::setup_openapi(Router& router, bool web_client) {
+  std::vector<std::pair<std::string, std::string>> routes;
+  for (const Route& r : router.routes()) routes.emplace_back(std::string(method_name(r.method)), r.pattern);
+  routes.emplace_back("GET", "/openapi.json");
+  openapi_ = openapi_for_routes(routes, web_client).dump();
+  router.add(Method::Get, "/openapi.json", [this](RequestContext& c) { return openapi(c); });
+}
+
+Reply OpsResource::openapi(RequestContext&) {
+  Reply r;
+  r.status = 200;
+  r.body = openapi_;
+  r.content_type = "application/json";
+  return r;
 }
 
 Reply OpsResource::livez(RequestContext&) { return json_reply(200, {{"status", "ok"}}); }

@@ -334,6 +334,7 @@ std::uint16_t Server::start() {
     m.images = std::make_unique<ImagesResource>(s);
     m.images->setup_routes(router);
   }
+  m.ops->setup_openapi(router, m.web != nullptr);  // last: it documents the routes above
   if (m.options.routes.web && !m.options.web_dir.empty()) {
     m.web = std::make_unique<WebResource>(m.options.web_dir);  // GET/HEAD fallback: API routes win
     m.web->setup_routes(router);

@@ -7,6 +7,7 @@
 #
 #   bench/fuzz/run.sh                    # 10^6 executions each
 #   SECONDS_EACH=15 bench/fuzz/run.sh    # bounded time each (.ci/run)
+#   HARNESSES="basic_auth_fuzz" bench/fuzz/run.sh   # some of them
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FUZZ_DIR:-$root/build/fuzz}
@@ -15,8 +16,11 @@ mkdir -p "$work"
 command -v clang++ >/dev/null || { echo "fuzz: clang++ missing (apt-get install clang)" >&2; exit 1; }
 flags=(-std=c++20 -O1 -g "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=undefined -I"$root")
 
+read -r -a harnesses <<<"${HARNESSES:-task_spec_fuzz jwt_fuzz tile_query_fuzz http_guard_fuzz basic_auth_fuzz}"
+
 build() {  # build <name> <sources...> -- <link flags...>
   local name=$1
+  [[ " ${harnesses[*]} " == *" $name "* ]] || return 0
   shift
   local sources=() links=()
   while (($#)) && [[ $1 != -- ]]; do sources+=("$1"); shift; done
@@ -28,9 +32,18 @@ build() {  # build <name> <sources...> -- <link flags...>
 build task_spec_fuzz "$root/bench/fuzz/task_spec_fuzz.cpp" "$root/kernels/task_spec.cpp" "$root/kernels/color/palettes.cpp"
 read -r -a sodium_libs <<<"$(pkg-config --libs libsodium)"
 build jwt_fuzz "$root/bench/fuzz/jwt_fuzz.cpp" "$root/auth/jwt.cpp" "$root/auth/secret.cpp" "$root/auth/sodium_init.cpp" -- "${sodium_libs[@]}"
+build tile_query_fuzz "$root/bench/fuzz/tile_query_fuzz.cpp" "$root/server/tile_query.cpp" "$root/server/api_error.cpp" \
+  "$root/kernels/task_spec.cpp" "$root/kernels/color/palettes.cpp" "$root/kernels/tile_view.cpp" "$root/auth/jwt.cpp" \
+  "$root/auth/secret.cpp" "$root/auth/sodium_init.cpp" -- "${sodium_libs[@]}" -lgmp
+read -r -a guard_libs <<<"$(pkg-config --libs libpistache spdlog)"
+logging_src=$root/runtime/logging.cpp  # the one logging module (server/logging.cpp before runtime/ existed)
+[[ -f $logging_src ]] || logging_src=$root/server/logging.cpp
+build http_guard_fuzz "$root/bench/fuzz/http_guard_fuzz.cpp" "$root/server/pistache_handler.cpp" "$root/server/api_error.cpp" \
+  "$logging_src" -- "${guard_libs[@]}"
+build basic_auth_fuzz "$root/bench/fuzz/basic_auth_fuzz.cpp" "$root/server/basic_auth.cpp"
 
 status=0
-for name in task_spec_fuzz jwt_fuzz; do
+for name in "${harnesses[@]}"; do
   corpus=$work/$name-corpus
   mkdir -p "$corpus"
   if [[ $name == task_spec_fuzz && -z $(ls -A "$corpus") ]]; then  # seeds: real bodies
@@ -38,6 +51,20 @@ for name in task_spec_fuzz jwt_fuzz; do
     echo '{"fractal":"julia","julia_c":[-0.8,"0.156"],"width":64,"height":48,"palette":["#000000","#ffffff"]}' >"$corpus/julia"
     echo '{"center":["-1.7490484999999999999999999999","0"],"scale":"1.5e-1200","max_iter":5000}' >"$corpus/deep"
     echo '{"output":"iterations","format":"exr","precision":"double","supersample":1}' >"$corpus/iters"
+  fi
+  if [[ $name == tile_query_fuzz && -z $(ls -A "$corpus") ]]; then  # z, x, <y>.png, then name=value lines
+    printf '3\n4\n3.png\npalette=ocean' >"$corpus/plain"
+    printf '2\n1\n2.png\nfractal=julia\njulia_c=-0.8,%%200.156\nmax_iter=300\ncoloring=bands' >"$corpus/julia"
+    printf '60\n576460752303423487\n0576460752303423488.png\nprecision=auto\npalette=%%23000000,%%23ffffff' >"$corpus/deep"
+  fi
+  if [[ $name == http_guard_fuzz && -z $(ls -A "$corpus") ]]; then
+    printf 'POST /add HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}' >"$corpus/post"
+    printf 'GET /tasks?limit=5 HTTP/1.0\r\nAuthorization: Bearer a.b.c\r\nAccept: */*\r\nIf-None-Match: W/"x"\r\n\r\n' >"$corpus/get"
+    printf 'PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\nHost: h:1\r\n\r\n' >"$corpus/chunked"
+  fi
+  if [[ $name == basic_auth_fuzz && -z $(ls -A "$corpus") ]]; then
+    printf '\0Basic YWRhOmEtbG9uZy1zZWNyZXQ=' >"$corpus/raw"
+    printf '\1ada\0a-long-secret' >"$corpus/pair"
   fi
   args=(-print_final_stats=1 -max_len=4096 -artifact_prefix="$work/$name-crash-")
   if [[ -n ${SECONDS_EACH:-} ]]; then args+=(-max_total_time="$SECONDS_EACH"); else args+=(-runs="$runs"); fi

@@ -1,4 +1,4 @@
-// The conventions of shared/API.md that hold for every route: JSON bodies,
+// The conventions of docs/api.md that hold for every route: JSON bodies,
 // size limit, error shape, unknown routes and methods; and what reaches the
 // server below the routes (raw HTTP the guard in front of Pistache refuses).
 #include <arpa/inet.h>
@@ -142,6 +142,11 @@ TEST(Conventions, WhatPistacheWouldAnswerInTextIsJson) {
       {"GET /livez HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(40 * 1024, 'h') + "\r\n\r\n", 431,
        "headers_too_large"},
       {"BREW /livez HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented"},
+      // A method that is not UTF-8 (bench/fuzz/http_guard_fuzz.cpp): its JSON answer threw and ended the server.
+      {"PU\xf7\xff\xff\xffT /x HTTP/1.1\r\nHost: x\r\n\r\n", 501, "not_implemented"},
+      // A bare CR inside a header value (http_guard_fuzz): Pistache answered it in text.
+      {"GET /livez HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", 400, "bad_request"},
+      {"POST /add HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501, "not_implemented"},
       {"GET /livez HTTP/2.0\r\nHost: x\r\n\r\n", 505, "http_version_not_supported"},
       {"GET\r\n\r\n", 400, "bad_request"},
       {"GET /livez HTTP/1.1\r\nno colon here\r\n\r\n", 400, "bad_request"},
@@ -154,6 +159,19 @@ TEST(Conventions, WhatPistacheWouldAnswerInTextIsJson) {
     EXPECT_EQ(parse_raw_body(raw)["error"]["code"], c.code) << raw.substr(0, 300);
   }
   EXPECT_EQ(get("/livez").status, 200);
+}
+
+// A query parameter without a name: "?&" is nothing, "?=x" is refused naming "query"
+// (bench/fuzz/tile_query_fuzz.cpp found the empty field and the message starting with ":").
+TEST(Conventions, QueryParameterWithoutAName) {
+  const User u = new_user("qn");
+  EXPECT_EQ(get("/tasks?&limit=5", u.token).status, 200);
+  const Response r = get("/tasks?=x", u.token);
+  expect_error(r, 400, "invalid_parameter");
+  EXPECT_EQ(r.j["error"]["field"], "query");
+  const Response tile = get("/tiles/0/0/0.png?=x", u.token);
+  expect_error(tile, 400, "invalid_parameter");
+  EXPECT_EQ(tile.j["error"]["field"], "query");
 }
 
 // One connection, several requests one after the other, the second one

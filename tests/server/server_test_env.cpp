@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <thread>
 
@@ -28,6 +30,30 @@ struct DataDir {
   ~DataDir() { test::remove_tree(path); }
   std::filesystem::path path;
 };
+
+// With FRACTAL_RESPONSE_LOG=<dir>, every answer send() receives is appended
+// to <dir>/<pid>.jsonl; tests/openapi/check.mjs checks them against the
+// OpenAPI document (ctest OpenApi.ResponsesMatchDocument).
+void record_response(const Request& request, const Response& r) {
+  static const char* dir = std::getenv("FRACTAL_RESPONSE_LOG");
+  if (dir == nullptr || *dir == '\0') return;
+  static std::mutex mutex;
+  static std::ofstream out = [] {
+    std::filesystem::create_directories(dir);
+    return std::ofstream(std::filesystem::path(dir) / (std::to_string(::getpid()) + ".jsonl"), std::ios::app);
+  }();
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  json line = {{"test", info ? std::string(info->test_suite_name()) + "." + info->name() : std::string("?")},
+               {"method", request.method},
+               {"target", request.path},
+               {"status", r.status},
+               {"content_type", r.header("content-type")},
+               {"body", r.j},
+               {"body_bytes", r.body.size()}};
+  std::lock_guard lock(mutex);
+  out << line.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+  out.flush();
+}
 
 const std::filesystem::path& shared_data_dir() {
   static DataDir dir;
@@ -124,6 +150,7 @@ Response send(const Request& request) {
   for (const auto& [k, v] : result->headers) r.headers.emplace(lower(k), v);
   r.j = json::parse(r.body, nullptr, false);
   if (r.j.is_discarded()) r.j = nullptr;
+  record_response(request, r);
   return r;
 }
 
