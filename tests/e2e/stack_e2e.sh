@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End to end through scripts/stack, as a user would: up, sign-up, sign-in, add,
-# poll, download, delete; a killed worker comes back with `up`; down.
+# poll, download, delete; a killed worker comes back with `up`; the README's
+# shell examples as written; down, and the status of every stopped process.
 # Usage: stack_e2e.sh <bin-dir>   (run by ctest)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,7 +52,7 @@ curl -sS "${auth[@]}" -o "$FRACTAL_STACK_DIR/img.png" -w '%{http_code} %{content
 kill -9 "$(cat "$FRACTAL_STACK_DIR/run/worker.pid")"
 for _ in $(seq 50); do "$root/scripts/stack" status >/dev/null || break; sleep 0.1; done
 set +e; out=$("$root/scripts/stack" status); rc=$?; set -e
-if ! grep -q '^worker pid [0-9]* stopped$' <<<"$out" || [[ $rc -ne 3 ]]; then fail "status after kill: rc $rc: $out"; fi
+if ! grep -q '^worker pid 0 stopped$' <<<"$out" || [[ $rc -ne 3 ]]; then fail "status after kill: rc $rc: $out"; fi
 "$root/scripts/stack" up >/dev/null || fail "up after kill"
 "$root/scripts/stack" status >/dev/null || fail "worker not restarted"
 # Redis restarting with a large append-only file answers LOADING for a while:
@@ -84,7 +85,19 @@ done
 [[ $status == "done" ]] || fail "task after the Redis restart ended '$status'"
 ! grep -q 'status=500' "$FRACTAL_STACK_DIR/logs/server.log" || fail "the server answered 500: $(grep 'status=500' "$FRACTAL_STACK_DIR/logs/server.log" | head -3)"
 
+# The README's "From a shell" block runs as written; only its URL line points at this stack.
+readme_block=$(awk '/^From a shell:/ {f = 1} f && /^```sh/ {b = 1; next} b && /^```/ {exit} b' "$root/README.md")
+[[ $readme_block == *'$URL/add'* ]] || fail "README: no shell block after 'From a shell:'"
+(cd "$FRACTAL_STACK_DIR" && timeout 180 bash -euo pipefail -c "$(sed "s|^URL=.*|URL=$url|" <<<"$readme_block")") \
+  >"$FRACTAL_STACK_DIR/readme.out" 2>&1 || fail "the README's shell block: $(tail -5 "$FRACTAL_STACK_DIR/readme.out")"
+compgen -G "$FRACTAL_STACK_DIR/*-*-*-*-*.png" >/dev/null || fail "the README's shell block downloaded no image"
+[[ $(head -c 8 "$FRACTAL_STACK_DIR/tile.png" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] ||
+  fail "the README's shell block: tile.png is not a PNG"
+
 "$root/scripts/stack" down >/dev/null
-set +e; "$root/scripts/stack" status >/dev/null; rc=$?; set -e
+set +e; out=$("$root/scripts/stack" status); rc=$?; set -e
 [[ $rc -eq 3 ]] || fail "status after down: rc $rc"
+# The same shape for every stopped process (Postgres removes its pid file, the others keep theirs).
+[[ $out == $'postgres pid 0 stopped\nredis pid 0 stopped\nserver pid 0 stopped\nworker pid 0 stopped' ]] ||
+  fail "status after down: $out"
 echo "stack e2e: 1 passed, 0 failed"
