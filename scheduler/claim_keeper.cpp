@@ -6,7 +6,7 @@
 #include <unordered_set>
 
 #include "scheduler/liveness.h"
-#include "scheduler/log_text.h"
+#include "runtime/logging.h"
 
 namespace fractal::scheduler {
 namespace {
@@ -52,13 +52,13 @@ void ClaimKeeper::touch_claims() {
     }
     touched = true;
   } catch (const std::exception& e) {
-    if (!touch_failing_) spdlog::warn("event=touch_failed error={}", log_value(e.what()));
+    if (!touch_failing_) spdlog::warn("event=touch_failed error={}", runtime::log_value(e.what()));
   }
   try {
     for (auto& t : ctx_.leases.refresh(tasks, ctx_.options.name, ctx_.options.lease_ttl())) lost.insert(std::move(t));
     refreshed = true;
   } catch (const std::exception& e) {
-    if (!touch_failing_) spdlog::warn("event=lease_refresh_failed error={}", log_value(e.what()));
+    if (!touch_failing_) spdlog::warn("event=lease_refresh_failed error={}", runtime::log_value(e.what()));
   }
   for (const auto& item : items) {
     const bool entry_lost = touched && !held.count(item->entry.id);
@@ -78,13 +78,13 @@ void ClaimKeeper::heartbeat() {
     ctx_.metrics.heartbeat(ctx_.options.name);
     beat_failing_ = false;
   } catch (const std::exception& e) {
-    if (!beat_failing_) spdlog::warn("event=heartbeat_failed error={}", log_value(e.what()));
+    if (!beat_failing_) spdlog::warn("event=heartbeat_failed error={}", runtime::log_value(e.what()));
     beat_failing_ = true;
   }
   if (ctx_.options.health_file.empty()) return;
   std::string error;
   const bool written = write_liveness(ctx_.options.health_file, ctx_.options.name, ctx_.last_beat(), &error);
-  if (!written && !health_failing_) spdlog::warn("event=health_file_failed error={}", log_value(error));
+  if (!written && !health_failing_) spdlog::warn("event=health_file_failed error={}", runtime::log_value(error));
   health_failing_ = !written;
 }
 

@@ -1,74 +1,18 @@
 #include "scheduler/cli_options.h"
 
-#include <charconv>
 #include <cmath>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
 
+#include "runtime/connection_options.h"
+
 namespace fractal::scheduler {
 namespace {
-
-std::optional<int> to_int(std::string_view s) {
-  int v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
-  return v;
-}
 
 Millis seconds_to_ms(double s) { return Millis(static_cast<long long>(std::llround(s * 1000.0))); }
 
 }  // namespace
-
-std::optional<storage::RedisOptions> parse_redis_address(std::string_view text, std::string* error,
-                                                         storage::RedisOptions base) {
-  auto bad = [&](std::string why) -> std::optional<storage::RedisOptions> {
-    if (error) *error = "bad Redis address \"" + std::string(text) + "\": " + why;
-    return std::nullopt;
-  };
-  std::string_view rest = text;
-  storage::RedisOptions out = base;
-  out.password.clear();
-  out.db = 0;
-  if (rest.substr(0, 8) == "redis://") {
-    rest.remove_prefix(8);
-    if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
-      const auto db = to_int(rest.substr(slash + 1));
-      if (!db || *db < 0) return bad("the database after '/' must be a number");
-      out.db = *db;
-      rest = rest.substr(0, slash);
-    }
-    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-      std::string_view auth = rest.substr(0, at);
-      if (const auto colon = auth.find(':'); colon != std::string_view::npos) auth = auth.substr(colon + 1);
-      out.password = std::string(auth);
-      rest = rest.substr(at + 1);
-    }
-  }
-  std::string_view host = rest, port;
-  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
-    const auto close = rest.find(']');
-    if (close == std::string_view::npos) return bad("missing ']'");
-    host = rest.substr(1, close - 1);
-    const std::string_view after = rest.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') return bad("expected ':' after ']'");
-      port = after.substr(1);
-    }
-  } else if (const auto colon = rest.rfind(':'); colon != std::string_view::npos) {
-    host = rest.substr(0, colon);
-    port = rest.substr(colon + 1);
-  }
-  if (host.empty()) return bad("no host");
-  out.host = std::string(host);
-  out.port = 6379;
-  if (!port.empty()) {
-    const auto p = to_int(port);
-    if (!p || *p < 1 || *p > 65535) return bad("the port must be 1-65535");
-    out.port = *p;
-  }
-  return out;
-}
 
 CommandLine parse_command_line(int argc, const char* const* argv) {
   CommandLine cl;
@@ -81,14 +25,10 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
       "back to the queue), exit 0."};
   app.get_formatter()->column_width(34);
 
-  std::string redis_text = "127.0.0.1:6379", data_dir, backend_text = "auto";
+  std::string redis_text(runtime::kDefaultRedis), data_dir, backend_text = "auto";
   double claim_timeout_s = 30, reconcile_s = 10, reconcile_min_age_s = 5, drain_s = 20;
   long long block_ms = 1000;
-  app.add_option("--pg", o.pg_conninfo, "Postgres: libpq conninfo (\"host=... dbname=...\") or postgresql:// URI")
-      ->envname("FRACTAL_PG");
-  app.add_option("--redis", redis_text, "Redis: host:port, or redis://[:password@]host:port[/db]")
-      ->envname("FRACTAL_REDIS")
-      ->capture_default_str();
+  runtime::add_connection_options(app, o.pg_conninfo, redis_text);
   app.add_option("--stream", o.queue.stream, "Redis stream of task ids (the server's); dead letters go to <stream>:dead")
       ->envname("FRACTAL_STREAM")
       ->capture_default_str();
@@ -185,14 +125,11 @@ CommandLine parse_command_line(int argc, const char* const* argv) {
     return cl;
   }
 
-  std::string error;
-  const auto redis = parse_redis_address(redis_text, &error, o.redis);
-  if (!redis) {
+  if (std::string error = runtime::finish_connection_options(o.pg_conninfo, redis_text, o.redis); !error.empty()) {
     cl.exit_code = 2;
     cl.message = "fractal-worker: " + error + "\n";
     return cl;
   }
-  o.redis = *redis;
   o.queue.dead_stream = o.queue.stream + ":dead";
   o.data_dir = data_dir;
   o.backend = parse_backend(backend_text).value_or(BackendKind::automatic);

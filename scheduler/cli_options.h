@@ -11,12 +11,6 @@
 
 namespace fractal::scheduler {
 
-// "host:port", "host" (port 6379), "[::1]:6379", or
-// "redis://[[user]:password@]host[:port][/db]". Keeps `base`'s timeouts.
-// nullopt (and *error) when malformed.
-[[nodiscard]] std::optional<storage::RedisOptions> parse_redis_address(std::string_view text, std::string* error,
-                                                                       storage::RedisOptions base = {});
-
 struct CommandLine {
   WorkerOptions options;
   std::string log_level = "info";  // trace, debug, info, warn, error

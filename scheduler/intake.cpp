@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "scheduler/log_text.h"
+#include "runtime/logging.h"
 #include "storage/uuid.h"
 
 namespace fractal::scheduler {
@@ -17,19 +17,19 @@ using Clock = std::chrono::steady_clock;
 Intake::Intake(WorkerContext& ctx) : ctx_(ctx), next_autoclaim_(Clock::now() + ctx.options.autoclaim_interval()) {}
 
 void Intake::recover_own_pending() {
-  Backoff backoff;
+  runtime::Backoff backoff;
   bool warned = false;
   while (!ctx_.stopping()) {
     try {
       auto entries = ctx_.queue.pending_for(ctx_.options.name, std::max<std::size_t>(1000, ctx_.options.batch));
       for (auto& e : entries) backlog_.push_back({std::move(e), false});
       if (!backlog_.empty()) {
-        spdlog::info("event=pending_recovered worker={} count={}", log_value(ctx_.options.name), backlog_.size());
+        spdlog::info("event=pending_recovered worker={} count={}", runtime::log_value(ctx_.options.name), backlog_.size());
         publish_backlog();
       }
       return;
     } catch (const std::exception& e) {
-      if (!warned) spdlog::warn("event=redis_unavailable op=pending_for error={}", log_value(e.what()));
+      if (!warned) spdlog::warn("event=redis_unavailable op=pending_for error={}", runtime::log_value(e.what()));
       warned = true;
       ctx_.pause(backoff.next());
     }
@@ -38,7 +38,7 @@ void Intake::recover_own_pending() {
 
 void Intake::log_left_pending() const {
   if (!backlog_.empty())
-    spdlog::info("event=entries_left_pending worker={} count={} reason=stopping", log_value(ctx_.options.name),
+    spdlog::info("event=entries_left_pending worker={} count={} reason=stopping", runtime::log_value(ctx_.options.name),
                  backlog_.size());
 }
 
@@ -72,7 +72,7 @@ std::vector<Intake::Incoming> Intake::receive() {
         incoming.push_back({std::move(e), true});
       }
       if (!incoming.empty())
-        spdlog::info("event=entries_taken_over worker={} count={}", log_value(ctx_.options.name), incoming.size());
+        spdlog::info("event=entries_taken_over worker={} count={}", runtime::log_value(ctx_.options.name), incoming.size());
     }
     if (incoming.empty()) {
       for (auto& e : ctx_.queue.read(ctx_.options.name, ctx_.options.batch, ctx_.options.block))
@@ -82,7 +82,7 @@ std::vector<Intake::Incoming> Intake::receive() {
     redis_down_ = false;
     read_backoff_.reset();
   } catch (const std::exception& e) {
-    if (!redis_down_) spdlog::warn("event=redis_unavailable op=read error={}", log_value(e.what()));
+    if (!redis_down_) spdlog::warn("event=redis_unavailable op=read error={}", runtime::log_value(e.what()));
     redis_down_ = true;
     ctx_.pause(read_backoff_.next());
     return {};
@@ -126,7 +126,7 @@ std::vector<std::shared_ptr<WorkItem>> Intake::admit(std::vector<Incoming> incom
       }
       const auto id = storage::canonical_uuid(e.task_id);
       if (!id) {
-        spdlog::warn("event=entry_malformed entry={} task={} action=dead_letter", e.id, log_value(e.task_id));
+        spdlog::warn("event=entry_malformed entry={} task={} action=dead_letter", e.id, runtime::log_value(e.task_id));
         ctx_.queue.dead_letter(e, "malformed entry: no task id");
         settled[i] = true;
         ++ctx_.counters.dead_lettered;
@@ -171,7 +171,7 @@ std::vector<std::shared_ptr<WorkItem>> Intake::admit(std::vector<Incoming> incom
         ++ctx_.counters.tasks_failed;
         ctx_.best_effort("record_failure", [&] { ctx_.metrics.record_failure(); });
         spdlog::warn("event=task_failed task={} entry={} reason=invalid_params error={}", id, incoming[i].entry.id,
-                     log_value(message));
+                     runtime::log_value(message));
         continue;
       }
       // Holding the lease proves no live worker renders the task, so one still
@@ -219,7 +219,7 @@ std::vector<std::shared_ptr<WorkItem>> Intake::admit(std::vector<Incoming> incom
     for (std::size_t i = 0; i < incoming.size(); ++i)
       if (!settled[i]) rest.push_back(std::move(incoming[i]));
     spdlog::warn("event=storage_unavailable service={} op=admit waiting={} error={}", e.service(), rest.size(),
-                 log_value(e.what()));
+                 runtime::log_value(e.what()));
     keep_for_later(std::move(rest));
     publish_backlog();
     return {};
@@ -229,7 +229,7 @@ std::vector<std::shared_ptr<WorkItem>> Intake::admit(std::vector<Incoming> incom
     for (std::size_t i = 0; i < incoming.size(); ++i) {
       if (settled[i]) continue;
       spdlog::error("event=admit_failed task={} entry={} error={} action=left_pending",
-                    log_value(incoming[i].entry.task_id), incoming[i].entry.id, log_value(e.what()));
+                    runtime::log_value(incoming[i].entry.task_id), incoming[i].entry.id, runtime::log_value(e.what()));
     }
     std::vector<std::string> tasks;
     for (const auto& c : candidates) tasks.push_back(c.task_id);
@@ -245,7 +245,7 @@ std::vector<std::shared_ptr<WorkItem>> Intake::admit(std::vector<Incoming> incom
       items = claim(candidates);
     } catch (const storage::StorageUnavailable& e) {
       spdlog::warn("event=storage_unavailable service={} op=claim waiting={} error={}", e.service(), candidates.size(),
-                   log_value(e.what()));
+                   runtime::log_value(e.what()));
       std::vector<Incoming> rest;
       for (auto& c : candidates) rest.push_back(std::move(c.in));
       keep_for_later(std::move(rest));
@@ -253,7 +253,7 @@ std::vector<std::shared_ptr<WorkItem>> Intake::admit(std::vector<Incoming> incom
       std::vector<std::string> tasks;
       for (const auto& c : candidates) {
         spdlog::error("event=admit_failed task={} entry={} error={} action=left_pending", c.task_id, c.in.entry.id,
-                      log_value(e.what()));
+                      runtime::log_value(e.what()));
         tasks.push_back(c.task_id);
       }
       ctx_.release_leases(tasks);
@@ -305,7 +305,7 @@ std::vector<std::shared_ptr<WorkItem>> Intake::claim(std::vector<Candidate>& can
       ctx_.queue.ack_many(unclaimed_entries);
     } catch (const std::exception& ex) {
       // Left pending: delivered again, found finished/deleted and acknowledged then.
-      spdlog::warn("event=ack_failed entries={} error={}", unclaimed_entries.size(), log_value(ex.what()));
+      spdlog::warn("event=ack_failed entries={} error={}", unclaimed_entries.size(), runtime::log_value(ex.what()));
     }
   }
   return items;

@@ -21,7 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "scheduler/backoff.h"
+#include "runtime/backoff.h"
 #include "scheduler/in_flight.h"
 #include "scheduler/worker_context.h"
 
@@ -61,8 +61,8 @@ class Intake {
 
   WorkerContext& ctx_;
   std::vector<Incoming> backlog_;
-  Backoff read_backoff_;
-  Backoff backlog_backoff_;
+  runtime::Backoff read_backoff_;
+  runtime::Backoff backlog_backoff_;
   bool redis_down_ = false;
   std::chrono::steady_clock::time_point next_autoclaim_;
 };

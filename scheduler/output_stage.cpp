@@ -8,7 +8,7 @@
 
 #include "kernels/image/image_writer.h"
 #include "scheduler/deep_figures.h"
-#include "scheduler/log_text.h"
+#include "runtime/logging.h"
 
 namespace fractal::scheduler {
 namespace {
@@ -75,7 +75,7 @@ void OutputStage::encode(const std::shared_ptr<WorkItem>& item, const std::share
     // Not an outage: leave the entry pending; it is taken over after the
     // claim timeout and dead-lettered if this keeps happening.
     spdlog::error("event=output_failed task={} entry={} error={} action=left_pending", item->task_id, item->entry.id,
-                  log_value(e.what()));
+                  runtime::log_value(e.what()));
     finish_items({item}, false);
   }
   ctx_.beat();
@@ -107,7 +107,7 @@ void OutputStage::settle(std::vector<Encoded> encoded) {
     for (const auto& e : encoded) {
       remove_file(e.temp);
       spdlog::error("event=output_failed task={} entry={} error={} action=left_pending", e.item->task_id,
-                    e.item->entry.id, log_value(why));
+                    e.item->entry.id, runtime::log_value(why));
     }
     finish_items(all, false);
   };
@@ -151,7 +151,7 @@ void OutputStage::settle(std::vector<Encoded> encoded) {
     std::vector<std::shared_ptr<WorkItem>> rest;
     for (const auto& item : all)
       if (std::find(dropped.begin(), dropped.end(), item) == dropped.end()) rest.push_back(item);
-    spdlog::error("event=output_failed tasks={} error={} action=left_pending", rest.size(), log_value(e.what()));
+    spdlog::error("event=output_failed tasks={} error={} action=left_pending", rest.size(), runtime::log_value(e.what()));
     return finish_items(rest, false);
   }
   finish_items(dropped, true);
@@ -181,7 +181,7 @@ void OutputStage::settle(std::vector<Encoded> encoded) {
     // renders and rewrites them.
     for (const auto& k : kept)
       spdlog::error("event=output_failed task={} entry={} error={} action=left_pending", k.item->task_id,
-                    k.item->entry.id, log_value(ex.what()));
+                    k.item->entry.id, runtime::log_value(ex.what()));
     return finish_items(kept_items, false);
   }
   // Unknown outcome while stopping: keep the files (the tasks may be done);
@@ -205,7 +205,7 @@ void OutputStage::settle(std::vector<Encoded> encoded) {
     spdlog::info(
         "event=task_done task={} entry={} backend={} precision={} iterations={} render_ms={} encode_ms={} bytes={} "
         "file={} queue_wait_ms={} claim_lost={} batch={}",
-        item.task_id, item.entry.id, log_value(ctx_.backend), requests[i].outcome.precision_used,
+        item.task_id, item.entry.id, runtime::log_value(ctx_.backend), requests[i].outcome.precision_used,
         requests[i].outcome.iterations, requests[i].outcome.render_ms, k.encode_ms, requests[i].outcome.file_size,
         requests[i].outcome.file_path, ms_between(item.created_at, item.started_at), item.claim_lost.load(),
         kept.size());
@@ -234,7 +234,7 @@ void OutputStage::hand_off(const std::shared_ptr<WorkItem>& item) {
     spdlog::info("event=task_handed_back task={} entry={} reason=shutdown", item->task_id, item->entry.id);
   } catch (const std::exception& e) {
     spdlog::warn("event=task_left_pending task={} entry={} reason=shutdown error={}", item->task_id, item->entry.id,
-                 log_value(e.what()));
+                 runtime::log_value(e.what()));
   }
   finish_items({item}, false);
 }
@@ -245,7 +245,7 @@ void OutputStage::fail(const std::shared_ptr<WorkItem>& item, const std::string&
   if (!failed) return finish_items({item}, false);
   ++ctx_.counters.tasks_failed;
   ctx_.best_effort("record_failure", [&] { ctx_.metrics.record_failure(); });
-  spdlog::warn("event=task_failed task={} entry={} error={}", item->task_id, item->entry.id, log_value(error));
+  spdlog::warn("event=task_failed task={} entry={} error={}", item->task_id, item->entry.id, runtime::log_value(error));
   finish_items({item}, true);
 }
 

@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "scheduler/log_text.h"
+#include "runtime/logging.h"
 
 namespace fractal::scheduler {
 
@@ -59,7 +59,7 @@ void ProgressReporter::run() {
       if (failing) spdlog::info("event=postgres_recovered op=progress");
       failing = false;
     } catch (const std::exception& e) {
-      if (!failing) spdlog::warn("event=progress_failed error={}", log_value(e.what()));
+      if (!failing) spdlog::warn("event=progress_failed error={}", runtime::log_value(e.what()));
       failing = true;
     }
   }

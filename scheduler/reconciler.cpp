@@ -4,7 +4,7 @@
 
 #include <unordered_set>
 
-#include "scheduler/log_text.h"
+#include "runtime/logging.h"
 #include "storage/uuid.h"
 
 namespace fractal::scheduler {
@@ -28,7 +28,7 @@ void Reconciler::run() {
       if (failing) spdlog::info("event=reconcile_recovered");
       failing = false;
     } catch (const std::exception& e) {
-      if (!failing) spdlog::warn("event=reconcile_failed error={}", log_value(e.what()));
+      if (!failing) spdlog::warn("event=reconcile_failed error={}", runtime::log_value(e.what()));
       failing = true;
     }
   }
@@ -67,7 +67,7 @@ void Reconciler::pass() {
     ctx_.queue.enqueue(id);
     ++requeued;
     spdlog::info("event=task_reenqueued task={} status={} worker={} reason=missing_from_stream", id,
-                 storage::to_string(record->status), log_value(record->worker.value_or("")));
+                 storage::to_string(record->status), runtime::log_value(record->worker.value_or("")));
   }
   missing_since_ = std::move(still_missing);
   // Idempotency-Keys are kept for a day: a retry comes within minutes, and the
@@ -80,7 +80,7 @@ void Reconciler::pass() {
   if (requeued > 0) {
     ctx_.counters.reconciled += requeued;
     ctx_.best_effort("record_reconciled", [&] { ctx_.metrics.record_reconciled(requeued); });
-    spdlog::info("event=reconciled worker={} requeued={} unfinished={} in_stream={}", log_value(ctx_.options.name),
+    spdlog::info("event=reconciled worker={} requeued={} unfinished={} in_stream={}", runtime::log_value(ctx_.options.name),
                  requeued, unfinished.size(), in_stream.size());
   }
 }

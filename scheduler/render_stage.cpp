@@ -6,7 +6,7 @@
 #include <mutex>
 
 #include "kernels/render_task.h"
-#include "scheduler/log_text.h"
+#include "runtime/logging.h"
 
 namespace fractal::scheduler {
 namespace {
@@ -83,11 +83,11 @@ void RenderStage::render_group(const std::vector<std::shared_ptr<WorkItem>>& gro
   ctx_.beat();
   ++ctx_.counters.render_calls;
   ctx_.best_effort("record_batch", [&] { ctx_.metrics.record_batch(live.size()); });
-  spdlog::info("event=render_batch worker={} tasks={} seconds={:.3f} ok={}", log_value(ctx_.options.name), live.size(),
+  spdlog::info("event=render_batch worker={} tasks={} seconds={:.3f} ok={}", runtime::log_value(ctx_.options.name), live.size(),
                seconds, error.empty());
 
   if (!error.empty()) {
-    spdlog::warn("event=render_error tasks={} error={}", live.size(), log_value(error));
+    spdlog::warn("event=render_error tasks={} error={}", live.size(), runtime::log_value(error));
     if (live.size() == 1) return output_.fail(live.front(), "render failed: " + error);
     for (const auto& item : live) render_group({item});  // find the one that fails
     return;

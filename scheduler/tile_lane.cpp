@@ -9,8 +9,8 @@
 
 #include "kernels/image/png_encode.h"
 #include "kernels/render_task.h"
-#include "scheduler/backoff.h"
-#include "scheduler/log_text.h"
+#include "runtime/backoff.h"
+#include "runtime/logging.h"
 
 namespace fractal::scheduler {
 namespace {
@@ -41,10 +41,10 @@ TileCounters TileLane::counters() const {
 
 void TileLane::run(const std::atomic<bool>& stop) {
   const auto block = std::min(options_.block, std::chrono::milliseconds(250));
-  Backoff backoff;
+  runtime::Backoff backoff;
   bool redis_down = false;
-  spdlog::info("event=tile_lane_start worker={} backend={} stream={} batch={}", log_value(options_.name),
-               log_value(renderer_->name()), log_value(options_.tile_queue.prefix), options_.tile_batch);
+  spdlog::info("event=tile_lane_start worker={} backend={} stream={} batch={}", runtime::log_value(options_.name),
+               runtime::log_value(renderer_->name()), runtime::log_value(options_.tile_queue.prefix), options_.tile_batch);
   while (!stop.load()) {
     std::vector<storage::TileRequest> requests;
     try {
@@ -62,7 +62,7 @@ void TileLane::run(const std::atomic<bool>& stop) {
       redis_down = false;
       backoff.reset();
     } catch (const std::exception& e) {
-      if (!redis_down) spdlog::warn("event=redis_unavailable op=tile_read error={}", log_value(e.what()));
+      if (!redis_down) spdlog::warn("event=redis_unavailable op=tile_read error={}", runtime::log_value(e.what()));
       redis_down = true;
       const auto wait = backoff.next();
       for (auto waited = std::chrono::milliseconds(0); waited < wait && !stop.load(); waited += std::chrono::milliseconds(50))
@@ -73,11 +73,11 @@ void TileLane::run(const std::atomic<bool>& stop) {
     try {
       handle(std::move(requests));
     } catch (const std::exception& e) {
-      spdlog::error("event=tile_batch_failed worker={} error={}", log_value(options_.name), log_value(e.what()));
+      spdlog::error("event=tile_batch_failed worker={} error={}", runtime::log_value(options_.name), runtime::log_value(e.what()));
     }
   }
   encode_.finish();
-  spdlog::info("event=tile_lane_stop worker={} rendered={} dropped={} failed={}", log_value(options_.name),
+  spdlog::info("event=tile_lane_stop worker={} rendered={} dropped={} failed={}", runtime::log_value(options_.name),
                rendered_.load(), dropped_.load(), failed_.load());
 }
 
@@ -96,7 +96,7 @@ void TileLane::handle(std::vector<storage::TileRequest> requests) {
     try {
       queue_.reply(id, "E" + message, kReplyTtl);
     } catch (const std::exception& e) {
-      spdlog::warn("event=tile_reply_failed request={} error={}", log_value(id), log_value(e.what()));
+      spdlog::warn("event=tile_reply_failed request={} error={}", runtime::log_value(id), runtime::log_value(e.what()));
     }
   };
   for (auto& r : requests) {
@@ -154,7 +154,7 @@ void TileLane::handle(std::vector<storage::TileRequest> requests) {
          !largest_.compare_exchange_weak(largest, static_cast<std::int64_t>(tiles.size()))) {
   }
   spdlog::info("event=tile_batch worker={} tiles={} requests={} dropped={} seconds={:.3f} ok={}",
-               log_value(options_.name), tiles.size(), requests.size(), dropped, seconds, error.empty());
+               runtime::log_value(options_.name), tiles.size(), requests.size(), dropped, seconds, error.empty());
 
   for (std::size_t i = 0; i < tiles.size(); ++i) {
     auto reply_to = std::make_shared<std::vector<std::string>>(std::move(tiles[i]->reply_to));
@@ -179,7 +179,7 @@ void TileLane::handle(std::vector<storage::TileRequest> requests) {
             try {
               queue_.reply(id, payload, kReplyTtl);
             } catch (const std::exception& e) {
-              spdlog::warn("event=tile_reply_failed request={} error={}", log_value(id), log_value(e.what()));
+              spdlog::warn("event=tile_reply_failed request={} error={}", runtime::log_value(id), runtime::log_value(e.what()));
             }
           }
         },
@@ -189,7 +189,7 @@ void TileLane::handle(std::vector<storage::TileRequest> requests) {
   try {
     queue_.record_batch(error.empty() ? tiles.size() : 0, seconds, dropped, failed);
   } catch (const std::exception& e) {
-    spdlog::warn("event=metrics_failed op=tile_batch error={}", log_value(e.what()));
+    spdlog::warn("event=metrics_failed op=tile_batch error={}", runtime::log_value(e.what()));
   }
 }
 

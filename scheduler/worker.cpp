@@ -6,11 +6,12 @@
 #include <stdexcept>
 #include <thread>
 
-#include "scheduler/backoff.h"
+#include "runtime/backoff.h"
 #include "scheduler/claim_keeper.h"
 #include "scheduler/intake.h"
 #include "scheduler/liveness.h"
-#include "scheduler/log_text.h"
+#include "runtime/connection_options.h"
+#include "runtime/logging.h"
 #include "scheduler/output_stage.h"
 #include "scheduler/progress_reporter.h"
 #include "scheduler/reconciler.h"
@@ -37,14 +38,17 @@ void Worker::run() {
   ctx_.backend = renderer->name();
   spdlog::info(
       "event=worker_start worker={} backend={} stream={} group={} batch={} block_ms={} claim_timeout_ms={} "
-      "max_deliveries={} reconcile_interval_ms={} encode_threads={} png_compression={} data_dir={} health_file={}",
-      log_value(o.name), log_value(ctx_.backend), log_value(o.queue.stream), log_value(o.queue.group), o.batch,
-      o.block.count(), o.claim_timeout.count(), o.max_deliveries, o.reconcile_interval.count(), o.encode_threads,
-      o.png_compression, log_value(ctx_.store.root().string()), log_value(o.health_file.string()));
+      "max_deliveries={} reconcile_interval_ms={} encode_threads={} png_compression={} data_dir={} health_file={} "
+      "redis={}",
+      runtime::log_value(o.name), runtime::log_value(ctx_.backend), runtime::log_value(o.queue.stream),
+      runtime::log_value(o.queue.group), o.batch, o.block.count(), o.claim_timeout.count(), o.max_deliveries,
+      o.reconcile_interval.count(), o.encode_threads, o.png_compression,
+      runtime::log_value(ctx_.store.root().string()), runtime::log_value(o.health_file.string()),
+      runtime::log_value(runtime::describe(o.redis)));
 
   migrate_schema();
   if (ctx_.stopping()) {  // stopped before the database was reachable: nothing was taken
-    spdlog::info("event=worker_stop worker={} reason=stopped_before_start", log_value(o.name));
+    spdlog::info("event=worker_stop worker={} reason=stopped_before_start", runtime::log_value(o.name));
     return;
   }
   OutputStage output(ctx_, o.encode_threads);
@@ -73,7 +77,7 @@ void Worker::run() {
     main_loop(intake, render, output);
   } catch (...) {
     failure = std::current_exception();  // a bug: still shut the threads down cleanly
-    spdlog::critical("event=worker_error worker={}", log_value(o.name));
+    spdlog::critical("event=worker_error worker={}", runtime::log_value(o.name));
   }
   stop();
   if (tile_thread.joinable()) tile_thread.join();
@@ -85,12 +89,12 @@ void Worker::run() {
   ctx_.best_effort("worker_stopped", [&] { ctx_.metrics.worker_stopped(o.name); });
   const WorkerCounters c = counters();
   spdlog::info("event=worker_stop worker={} rendered={} failed={} canceled={} skipped={} handed_off={}",
-               log_value(o.name), c.tasks_rendered, c.tasks_failed, c.tasks_canceled, c.tasks_skipped, c.handed_off);
+               runtime::log_value(o.name), c.tasks_rendered, c.tasks_failed, c.tasks_canceled, c.tasks_skipped, c.handed_off);
   if (failure) std::rethrow_exception(failure);
 }
 
 void Worker::migrate_schema() {
-  Backoff backoff;
+  runtime::Backoff backoff;
   bool warned = false;
   while (!ctx_.stopping()) {
     // Waiting for Postgres is not a hang: alive before the claim keeper starts.
@@ -101,7 +105,7 @@ void Worker::migrate_schema() {
       spdlog::info("event=schema_ready version={} applied={}", report.to_version, report.applied.size());
       return;
     } catch (const std::exception& e) {
-      if (!warned) spdlog::warn("event=postgres_unavailable op=migrate error={}", log_value(e.what()));
+      if (!warned) spdlog::warn("event=postgres_unavailable op=migrate error={}", runtime::log_value(e.what()));
       warned = true;
       ctx_.pause(backoff.next());
     }

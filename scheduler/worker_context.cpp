@@ -4,7 +4,7 @@
 
 #include <stdexcept>
 
-#include "scheduler/log_text.h"
+#include "runtime/logging.h"
 
 namespace fractal::scheduler {
 namespace {
@@ -54,7 +54,7 @@ void WorkerContext::request_stop() noexcept {
   bool expected = false;
   if (stopping_.compare_exchange_strong(expected, true)) {
     drain_deadline_ns_ = (Clock::now() + options.drain_timeout).time_since_epoch().count();
-    spdlog::info("event=worker_stopping worker={} in_flight={} drain_timeout_ms={}", log_value(options.name),
+    spdlog::info("event=worker_stopping worker={} in_flight={} drain_timeout_ms={}", runtime::log_value(options.name),
                  in_flight.size(), options.drain_timeout.count());
   }
   { std::lock_guard lock(wake_mutex_); }
@@ -92,7 +92,7 @@ void WorkerContext::release_leases(const std::vector<std::string>& task_ids) noe
   try {
     leases.release_many(task_ids, options.name);
   } catch (const std::exception& e) {
-    spdlog::debug("event=lease_release_failed tasks={} error={}", task_ids.size(), log_value(e.what()));  // they expire
+    spdlog::debug("event=lease_release_failed tasks={} error={}", task_ids.size(), runtime::log_value(e.what()));  // they expire
   }
 }
 
@@ -100,7 +100,7 @@ void WorkerContext::log_retry(const char* op, const std::string& task_id, const 
                               bool first) const {
   if (!first) return;
   spdlog::warn("event=storage_unavailable service={} op={} task={} error={} action=retry", e.service(), op, task_id,
-               log_value(e.what()));
+               runtime::log_value(e.what()));
 }
 
 void WorkerContext::log_recovered(const char* op, const std::string& task_id) const {
@@ -109,12 +109,12 @@ void WorkerContext::log_recovered(const char* op, const std::string& task_id) co
 
 void WorkerContext::log_gave_up(const char* op, const std::string& task_id,
                                 const storage::StorageUnavailable& e) const {
-  spdlog::error("event=storage_gave_up op={} task={} error={}", op, task_id, log_value(e.what()));
+  spdlog::error("event=storage_gave_up op={} task={} error={}", op, task_id, runtime::log_value(e.what()));
 }
 
 void WorkerContext::log_metrics_failed(const char* what, const std::exception& e) const noexcept {
   try {
-    spdlog::warn("event=metrics_failed op={} error={}", what, log_value(e.what()));
+    spdlog::warn("event=metrics_failed op={} error={}", what, runtime::log_value(e.what()));
   } catch (...) {
   }
 }

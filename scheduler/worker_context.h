@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "scheduler/backoff.h"
+#include "runtime/backoff.h"
 #include "scheduler/in_flight.h"
 #include "scheduler/worker_options.h"
 #include "storage/errors.h"
@@ -115,7 +115,7 @@ class WorkerContext {
 
 template <class F>
 auto WorkerContext::retrying(const char* op, const std::string& task_id, F&& f) -> std::optional<decltype(f())> {
-  Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
+  runtime::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));
   bool warned = false;
   for (;;) {
     try {

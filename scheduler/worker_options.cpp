@@ -23,7 +23,6 @@ Millis WorkerOptions::reconcile_grace() const {
 }
 
 std::string WorkerOptions::validate() const {
-  if (pg_conninfo.empty()) return "no Postgres connection given (--pg / FRACTAL_PG)";
   if (redis.host.empty() || redis.port <= 0 || redis.port > 65535) return "bad Redis address (--redis / FRACTAL_REDIS)";
   if (data_dir.empty()) return "no image directory given (--data-dir / FRACTAL_DATA_DIR)";
   if (threads < 0) return "--threads must be >= 0";

@@ -19,7 +19,7 @@ namespace fractal::scheduler {
 using Millis = std::chrono::milliseconds;
 
 struct WorkerOptions {
-  std::string pg_conninfo;            // libpq conninfo or postgresql:// URI
+  std::string pg_conninfo;            // libpq conninfo or postgresql:// URI; empty: libpq defaults (PGHOST, ...)
   storage::RedisOptions redis;
   storage::QueueOptions queue;        // stream, group, dead-letter stream
   std::filesystem::path data_dir;     // the image store

@@ -6,7 +6,8 @@
 
 #include "auth/credentials.h"
 #include "auth/password_hash.h"
-#include "server/logging.h"
+#include "runtime/logging.h"
+#include "server/basic_auth.h"
 #include "storage/timestamp.h"
 
 namespace fractal::server {
@@ -73,7 +74,8 @@ Reply AccountsResource::sign_in(const std::string& username, const std::string& 
   const auth::LoginDecision decision = s_.login_guard.check(username);
   if (decision.locked) {
     const std::string seconds = std::to_string(decision.retry_after.count());
-    spdlog::warn("event=sign_in_locked username_key=\"{}\" retry_after={}", s_.login_guard.key_for(username), seconds);
+    spdlog::warn("event=sign_in_locked username_key={} retry_after={}",
+                 runtime::log_value(s_.login_guard.key_for(username)), seconds);
     throw ApiError(429, "too_many_attempts",
                    "too many failed sign-ins for this username; try again in " + seconds + " s", {},
                    {{"Retry-After", seconds}});
@@ -99,7 +101,7 @@ Reply AccountsResource::sign_in(const std::string& username, const std::string& 
       const bool replaced = s_.users.replace_password_hash(user->id, user->password_hash, auth::hash_password(password));
       spdlog::info("event=password_rehashed user={} replaced={}", user->id, replaced);
     } catch (const std::exception& e) {
-      spdlog::warn("event=password_rehash_failed user={} error=\"{}\"", user->id, log_value(e.what()));
+      spdlog::warn("event=password_rehash_failed user={} error={}", user->id, runtime::log_value(e.what()));
     }
   }
   const auth::IssuedToken token = s_.authenticator.issue(user->id, user->username);

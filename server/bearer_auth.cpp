@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "runtime/logging.h"
 #include "storage/uuid.h"
 
 namespace fractal::server {
@@ -16,7 +17,7 @@ auth::Claims BearerAuth::require(const RequestContext& ctx) const {
   if (!token) throw ApiError(401, "invalid_token", "the Authorization header is not a bearer token", {}, challenge);
   auth::VerifyResult result = authenticator_.verify(*token);  // store failures throw (503)
   if (!result.ok()) {
-    spdlog::info("event=token_rejected reason=\"{}\"", result.error);
+    spdlog::info("event=token_rejected reason={}", runtime::log_value(result.error));
     throw ApiError(401, "invalid_token", "the access token is invalid, expired or revoked", {}, challenge);
   }
   if (!storage::is_uuid(result.claims->sub))  // signed by us, so only a key shared with another issuer gets here

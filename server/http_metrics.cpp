@@ -10,7 +10,7 @@
 #include <limits>
 #include <sstream>
 
-#include "server/logging.h"
+#include "runtime/logging.h"
 
 namespace fractal::server {
 namespace {
@@ -159,7 +159,7 @@ std::string HttpMetrics::render(Services& s) const {
     families.push_back(std::move(f));
     up.metric.push_back(gauge(1, {{"service", "postgres"}}));
   } catch (const std::exception& e) {
-    spdlog::warn("event=metrics_source_down source=postgres error=\"{}\"", log_value(e.what()));
+    spdlog::warn("event=metrics_source_down source=postgres error={}", runtime::log_value(e.what()));
     up.metric.push_back(gauge(0, {{"service", "postgres"}}));
   }
 
@@ -196,7 +196,7 @@ std::string HttpMetrics::render(Services& s) const {
     append_tile_metrics(s, families);
     up.metric.push_back(gauge(1, {{"service", "redis"}}));
   } catch (const std::exception& e) {
-    spdlog::warn("event=metrics_source_down source=redis error=\"{}\"", log_value(e.what()));
+    spdlog::warn("event=metrics_source_down source=redis error={}", runtime::log_value(e.what()));
     up.metric.push_back(gauge(0, {{"service", "redis"}}));
   }
   families.push_back(std::move(up));

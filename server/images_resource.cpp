@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "kernels/task_spec.h"
+#include "runtime/logging.h"
 #include "server/task_json.h"
 #include "storage/uuid.h"
 
@@ -44,7 +45,7 @@ Reply ImagesResource::download(RequestContext& ctx) {
   if (!std::filesystem::is_regular_file(path, ec)) {
     // Deleted in the meantime (then 404 like any unknown task), or the store lost it.
     if (!s_.tasks.get(user.sub, task->id)) throw task_not_found();
-    spdlog::error("event=file_missing task={} path=\"{}\"", task->id, path.string());
+    spdlog::error("event=file_missing task={} path={}", task->id, runtime::log_value(path.string()));
     throw ApiError(500, "file_missing", "the rendered file of this task is missing on the server");
   }
   Reply reply;

@@ -1,18 +1,14 @@
 // fractal-server: the HTTP API (docs/api.md). Options: --help.
-#include <pthread.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
-#include <condition_variable>
 #include <cstdio>
 #include <iostream>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "auth/secret.h"
-#include "server/logging.h"
+#include "runtime/logging.h"
+#include "runtime/shutdown_signals.h"
 #include "server/server.h"
 
 int main(int argc, char** argv) {
@@ -31,7 +27,7 @@ int main(int argc, char** argv) {
     std::cerr << "fractal-server: " << error << "\n";
     return 2;
   }
-  server::setup_logging(options.log_level);
+  runtime::setup_logging(options.log_level);
 
   auth::SecretResult secret =
       auth::load_signing_key(options.dev ? auth::SecretMode::development : auth::SecretMode::production);
@@ -39,68 +35,36 @@ int main(int argc, char** argv) {
     std::cerr << "fractal-server: " << secret.error << " (--dev makes a throw-away key for development)\n";
     return 2;
   }
-  if (!secret.warning.empty()) spdlog::warn("event=jwt_secret warning=\"{}\"", secret.warning);
-  spdlog::info("event=jwt_secret source=\"{}\"", secret.source);
+  if (!secret.warning.empty()) spdlog::warn("event=jwt_secret warning={}", runtime::log_value(secret.warning));
+  spdlog::info("event=jwt_secret source={}", runtime::log_value(secret.source));
   options.signing_key = std::move(secret.key);
 
-  // SIGTERM/SIGINT are taken by sigwait below: block them before any thread
-  // starts so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // SIGTERM/SIGINT go to runtime::ShutdownSignals' thread: blocked before
+  // any thread starts so every thread inherits the mask.
+  runtime::ShutdownSignals::block();
 
   std::unique_ptr<server::Server> srv;
   try {
     srv = std::make_unique<server::Server>(std::move(options));
   } catch (const std::exception& e) {
-    spdlog::critical("event=fatal error=\"{}\"", server::log_value(e.what()));
+    spdlog::critical("event=fatal error={}", runtime::log_value(e.what()));
     return 1;
   }
   // A signal may come at any time, also while start() still waits for
-  // Postgres or Redis: a dedicated thread takes it and starts the shutdown.
-  std::mutex mutex;
-  std::condition_variable signaled_cv;
-  int signal_number = 0;
-  std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    {
-      std::lock_guard lock(mutex);
-      signal_number = sig;
-    }
-    srv->begin_shutdown();
-    signaled_cv.notify_all();
-  });
-  const auto stop_signal_thread = [&] {
-    bool pending;
-    {
-      std::lock_guard lock(mutex);
-      pending = signal_number == 0;
-    }
-    if (pending) pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes its sigwait
-    signal_thread.join();
-  };
+  // Postgres or Redis: it starts the shutdown (start() then gives up).
+  runtime::ShutdownSignals signals([&](int) { srv->begin_shutdown(); });
 
   try {
     srv->start();
   } catch (const server::StartupCanceled&) {
     spdlog::info("event=startup_canceled");
-    stop_signal_thread();
     return 0;
   } catch (const std::exception& e) {
-    spdlog::critical("event=fatal error=\"{}\"", server::log_value(e.what()));
-    stop_signal_thread();
+    spdlog::critical("event=fatal error={}", runtime::log_value(e.what()));
     return 1;
   }
-  {
-    std::unique_lock lock(mutex);
-    signaled_cv.wait(lock, [&] { return signal_number != 0; });
-  }
-  spdlog::info("event=signal signal={}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  signals.wait();
   srv->shutdown();
-  signal_thread.join();
   srv.reset();
   return 0;
 }

@@ -12,8 +12,8 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "runtime/logging.h"
 #include "server/api_error.h"
-#include "server/logging.h"
 
 namespace fractal::server {
 namespace {
@@ -309,7 +309,7 @@ void GuardedHttpHandler::onInput(const char* buffer, std::size_t len, const std:
         return;
     }
   } catch (const std::exception& e) {
-    spdlog::error("event=transport_error error=\"{}\"", log_value(e.what()));
+    spdlog::error("event=transport_error error={}", runtime::log_value(e.what()));
     reject(*state, peer, 400, "bad_request", "the request could not be read");
   }
 }

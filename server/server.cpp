@@ -8,10 +8,11 @@
 #include <thread>
 
 #include "auth/password_hash.h"
+#include "runtime/connection_options.h"
+#include "runtime/logging.h"
 #include "server/accounts_resource.h"
 #include "server/http_metrics.h"
 #include "server/images_resource.h"
-#include "server/logging.h"
 #include "server/ops_resource.h"
 #include "server/pistache_handler.h"
 #include "server/router.h"
@@ -28,12 +29,7 @@ namespace {
 namespace Http = Pistache::Http;
 using Clock = std::chrono::steady_clock;
 
-storage::RedisOptions redis_options(const ServerOptions& o) {
-  storage::RedisOptions r;
-  r.host = o.redis_host;
-  r.port = o.redis_port;
-  return r;
-}
+storage::RedisOptions redis_options(const ServerOptions& o) { return o.redis; }
 
 storage::PgPoolOptions pg_options(const ServerOptions& o) {
   storage::PgPoolOptions p;
@@ -63,11 +59,11 @@ Reply reply_for_current_exception() noexcept {
   } catch (const ApiError& e) {
     return error_reply(e);
   } catch (const storage::StorageUnavailable& e) {
-    spdlog::warn("event=storage_unavailable service={} error=\"{}\"", e.service(), log_value(e.what()));
+    spdlog::warn("event=storage_unavailable service={} error={}", e.service(), runtime::log_value(e.what()));
     return json_reply(503, error_body("service_unavailable", e.service() + " is unavailable; retry in a moment"),
                       {{"Retry-After", "1"}});
   } catch (const std::exception& e) {
-    spdlog::error("event=internal_error error=\"{}\"", log_value(e.what()));
+    spdlog::error("event=internal_error error={}", runtime::log_value(e.what()));
   } catch (...) {
     spdlog::error("event=internal_error error=unknown");
   }
@@ -160,8 +156,8 @@ class Dispatcher final : public RequestSink {
     write(reply, response, head);
     if (!count_first) account();
     try {
-      spdlog::info("event=request id={} method={} path=\"{}\" route={} status={} ms={:.1f}", id, method,
-                   log_value(path), route, reply.status, seconds * 1000);
+      spdlog::info("event=request id={} method={} path={} route={} status={} ms={:.1f}", id, method,
+                   runtime::log_value(path), route, reply.status, seconds * 1000);
     } catch (...) {
     }
     in_flight_.fetch_sub(1);
@@ -170,7 +166,7 @@ class Dispatcher final : public RequestSink {
   void on_rejected(int status, std::string_view code, std::string_view message) noexcept override {
     try {
       metrics_.observe_refused(status);
-      spdlog::info("event=request_refused status={} code={} message=\"{}\"", status, code, log_value(message));
+      spdlog::info("event=request_refused status={} code={} message={}", status, code, runtime::log_value(message));
     } catch (...) {
     }
   }
@@ -212,7 +208,7 @@ class Dispatcher final : public RequestSink {
         response.send(code, reply.body, Http::Mime::MediaType::fromString(reply.content_type));
       return;
     } catch (const std::exception& e) {
-      spdlog::error("event=write_failed status={} error=\"{}\"", reply.status, log_value(e.what()));
+      spdlog::error("event=write_failed status={} error={}", reply.status, runtime::log_value(e.what()));
     }
     // Nothing was written yet when serveFile fails to open its file.
     try {
@@ -240,7 +236,7 @@ void retry_until(std::chrono::seconds timeout, const char* what, const std::atom
       return;
     } catch (const storage::StorageUnavailable& e) {
       if (Clock::now() >= deadline) throw;
-      spdlog::warn("event=startup_wait step={} attempt={} error=\"{}\"", what, attempt, log_value(e.what()));
+      spdlog::warn("event=startup_wait step={} attempt={} error={}", what, attempt, runtime::log_value(e.what()));
       for (int i = 0; i < 10 && !canceled; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
@@ -354,8 +350,9 @@ std::uint16_t Server::start() {
   m.endpoint->serveThreaded();  // binds; throws when the port is taken
   m.port = static_cast<std::uint16_t>(m.endpoint->getPort());
   m.running = true;
-  spdlog::info("event=listening bind={} port={} threads={} routes={} quota={} data_dir=\"{}\"", m.options.bind, m.port,
-               m.options.threads, to_string(m.options.routes), m.options.quota, m.options.data_dir.string());
+  spdlog::info("event=listening bind={} port={} threads={} routes={} quota={} data_dir={} redis={}", m.options.bind,
+               m.port, m.options.threads, to_string(m.options.routes), m.options.quota,
+               runtime::log_value(m.options.data_dir.string()), runtime::log_value(runtime::describe(m.options.redis)));
   return m.port;
 }
 

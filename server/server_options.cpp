@@ -5,6 +5,7 @@
 #include <system_error>
 #include <thread>
 
+#include "runtime/connection_options.h"
 #include "server/web_resource.h"
 
 namespace fractal::server {
@@ -53,27 +54,6 @@ std::string to_string(const RouteGroups& g) {
   return out.empty() ? "none" : out;
 }
 
-std::optional<HostPort> parse_host_port(std::string_view text) {
-  std::string_view host, port;
-  if (!text.empty() && text.front() == '[') {
-    const std::size_t close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
-    host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    const std::size_t colon = text.rfind(':');
-    if (colon == std::string_view::npos) return std::nullopt;
-    host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (host.find(':') != std::string_view::npos) return std::nullopt;
-  }
-  int p = 0;
-  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-  if (host.empty() || port.empty() || ec != std::errc() || ptr != port.data() + port.size() || p < 1 || p > 65535)
-    return std::nullopt;
-  return HostPort{std::string(host), p};
-}
-
 void add_cli_options(CLI::App& app, ServerOptions& o, CliValues& v) {
   if (o.threads <= 0) o.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   app.add_option("--port", o.port, "TCP port to listen on (0: any free port)")
@@ -84,10 +64,7 @@ void add_cli_options(CLI::App& app, ServerOptions& o, CliValues& v) {
       ->envname("FRACTAL_THREADS")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
-  app.add_option("--pg", o.pg_conninfo,
-                 "Postgres connection: libpq conninfo or postgresql:// URI (empty: libpq defaults, PGHOST etc.)")
-      ->envname("FRACTAL_PG");
-  app.add_option("--redis", v.redis, "Redis address host:port")->envname("FRACTAL_REDIS")->capture_default_str();
+  runtime::add_connection_options(app, o.pg_conninfo, v.redis);
   app.add_option("--data-dir", o.data_dir, "Directory of rendered images (shared with the workers)")
       ->envname("FRACTAL_DATA_DIR")
       ->capture_default_str();
@@ -154,10 +131,7 @@ std::string finish_options(ServerOptions& o, const CliValues& v) {
   auto routes = parse_route_groups(v.routes, &error);
   if (!routes) return error;
   o.routes = *routes;
-  auto redis = parse_host_port(v.redis);
-  if (!redis) return "--redis: expected host:port, got \"" + v.redis + "\"";
-  o.redis_host = redis->host;
-  o.redis_port = redis->port;
+  if (std::string why = runtime::finish_connection_options(o.pg_conninfo, v.redis, o.redis); !why.empty()) return why;
   o.token_ttl = std::chrono::seconds{v.token_ttl};
   o.drain = std::chrono::seconds{v.drain};
   o.tile_timeout = std::chrono::milliseconds{v.tile_timeout_ms};

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "auth/secret.h"
+#include "storage/redis.h"
 
 namespace CLI {
 class App;
@@ -31,20 +32,14 @@ struct RouteGroups {
 std::optional<RouteGroups> parse_route_groups(std::string_view text, std::string* error = nullptr);
 std::string to_string(const RouteGroups& groups);
 
-struct HostPort {
-  std::string host;
-  int port = 0;
-};
-// "host:port" (port 1-65535; "[v6]:port" too); nullopt when malformed.
-std::optional<HostPort> parse_host_port(std::string_view text);
-
 struct ServerOptions {
   std::string bind = "0.0.0.0";
   std::uint16_t port = 8080;  // 0: any free port (tests)
   int threads = 0;            // 0: hardware cores
-  std::string pg_conninfo;    // libpq conninfo; empty: libpq defaults (PGHOST, ...)
-  std::string redis_host = "127.0.0.1";
-  int redis_port = 6379;
+  std::string pg_conninfo;    // libpq conninfo or postgresql:// URI; empty: libpq defaults (PGHOST, ...)
+  // Every Redis client of the server (queue, auth, metrics, tiles) uses this:
+  // host, port, user, password, db (runtime/connection_options.h).
+  storage::RedisOptions redis;
   std::filesystem::path data_dir = "data";
   RouteGroups routes;
   // The built web client (web/dist) served by the `web` group; empty: none.
@@ -84,7 +79,7 @@ struct ServerOptions {
 // parse, call finish_options() to resolve the string-typed ones.
 struct CliValues {
   std::string routes = "all";
-  std::string redis = "127.0.0.1:6379";
+  std::string redis = "127.0.0.1:6379";  // runtime::parse_redis_address grammar
   std::int64_t token_ttl = 3600;
   std::int64_t drain = 0;
   std::int64_t tile_timeout_ms = 10000;

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "server/logging.h"
+#include "runtime/logging.h"
 
 namespace fractal::server {
 
@@ -119,8 +119,8 @@ void SubmitBatcher::commit(Group& group) {
     }
     // Not an outage: some submission trips the database. Alone, each one
     // fails only itself.
-    spdlog::error("event=submit_group_failed submissions={} error=\"{}\" action=one_by_one", group.size(),
-                  log_value(e.what()));
+    spdlog::error("event=submit_group_failed submissions={} error={} action=one_by_one", group.size(),
+                  runtime::log_value(e.what()));
     for (std::size_t i = 0; i < group.size(); ++i) {
       Group one;
       one.push_back(std::move(group[i]));
@@ -155,9 +155,9 @@ void SubmitBatcher::enqueue(const Group& group, const std::vector<storage::Submi
   try {
     queue_.enqueue_many(ids);
   } catch (const storage::StorageUnavailable& e) {
-    spdlog::warn("event=enqueue_failed tasks={} first={} error=\"{}\"", ids.size(), ids.front(), log_value(e.what()));
+    spdlog::warn("event=enqueue_failed tasks={} first={} error={}", ids.size(), ids.front(), runtime::log_value(e.what()));
   } catch (const std::exception& e) {
-    spdlog::error("event=enqueue_failed tasks={} first={} error=\"{}\"", ids.size(), ids.front(), log_value(e.what()));
+    spdlog::error("event=enqueue_failed tasks={} first={} error={}", ids.size(), ids.front(), runtime::log_value(e.what()));
   }
 }
 

@@ -6,7 +6,7 @@
 
 #include "kernels/color/palette.h"
 #include "kernels/task_spec.h"
-#include "server/logging.h"
+#include "runtime/logging.h"
 #include "server/task_json.h"
 #include "storage/uuid.h"
 
@@ -174,7 +174,7 @@ Reply TasksResource::remove(const auth::Claims& user, std::string_view id) {
   try {
     s_.images.remove(*canonical);
   } catch (const std::exception& e) {
-    spdlog::warn("event=file_remove_failed task={} error=\"{}\"", *canonical, log_value(e.what()));
+    spdlog::warn("event=file_remove_failed task={} error={}", *canonical, runtime::log_value(e.what()));
   }
   spdlog::info("event=task_deleted task={} user={} was={}", *canonical, user.sub, storage::to_string(removed->status));
   return json_reply(200, {{"id", *canonical}, {"status", "deleted"}});

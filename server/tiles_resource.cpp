@@ -10,7 +10,7 @@
 
 #include "auth/jwt.h"
 #include "kernels/tile_view.h"
-#include "server/logging.h"
+#include "runtime/logging.h"
 
 namespace fractal::server {
 namespace {
@@ -68,7 +68,7 @@ void TilesResource::setup_routes(Router& router) {
       };
       return json_reply(200, body, r.headers);
     } catch (const std::exception& e) {
-      spdlog::warn("event=tile_stats_failed error=\"{}\"", log_value(e.what()));
+      spdlog::warn("event=tile_stats_failed error={}", runtime::log_value(e.what()));
       return r;  // the task figures still answer
     }
   });
@@ -134,7 +134,7 @@ void TilesResource::end_user(const std::string& user) noexcept {
   try {
     s_.tile_queue.user_end(user);
   } catch (const std::exception& e) {
-    spdlog::warn("event=tile_user_release_failed user={} error=\"{}\"", user, log_value(e.what()));
+    spdlog::warn("event=tile_user_release_failed user={} error={}", user, runtime::log_value(e.what()));
   }
 }
 
@@ -204,7 +204,7 @@ Reply TilesResource::wait_for_render(const TileQuery& q, const std::string& requ
       }
       s_.tile_queue.finish_flight(q.key, request_id, {}, 0);
       if (answer) {
-        spdlog::error("event=tile_render_failed key={} error=\"{}\"", q.key, log_value(answer->substr(1)));
+        spdlog::error("event=tile_render_failed key={} error={}", q.key, runtime::log_value(answer->substr(1)));
         throw ApiError(500, "render_failed", "the tile could not be rendered");
       }
       spdlog::warn("event=tile_busy key={} z={} x={} y={}", q.key, q.z, q.x_text, q.y_text);

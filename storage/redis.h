@@ -31,6 +31,7 @@ struct RedisOptions {
   int port = 6379;
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{2000};  // read/write timeout of ordinary commands
+  std::string user;                                 // ACL user for AUTH; empty: the default user
   std::string password;                             // AUTH when not empty
   int db = 0;                                       // SELECT when not 0
 };

@@ -27,9 +27,10 @@ constexpr std::array<std::string_view, 19> kIdempotent{
 // Error replies that mean "this Redis cannot serve now, ask again soon", not
 // "your command is wrong": loading its dataset after a restart, a script or
 // module running too long, a replica cut off from its primary, a cluster slot
-// moving. They are outages (503 + Retry-After, retried with back-off).
-constexpr std::array<std::string_view, 5> kUnavailablePrefixes{"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
-                                                               "CLUSTERDOWN"};
+// moving, or a password required that --redis does not give (NOAUTH). They
+// are outages (503 + Retry-After, retried with back-off).
+constexpr std::array<std::string_view, 6> kUnavailablePrefixes{"LOADING",  "BUSY",        "MASTERDOWN",
+                                                               "TRYAGAIN", "CLUSTERDOWN", "NOAUTH"};
 
 bool is_unavailable_reply(std::string_view message) {
   const std::string_view code = message.substr(0, message.find(' '));
@@ -149,8 +150,21 @@ void RedisConnection::ensure_connected() {
   redisEnableKeepAlive(ctx);
   ctx_ = ctx;
   try {
-    if (!options_.password.empty()) command({"AUTH", options_.password});
+    if (!options_.password.empty()) {
+      if (options_.user.empty())
+        command({"AUTH", options_.password});
+      else
+        command({"AUTH", options_.user, options_.password});
+    }
     if (options_.db != 0) command({"SELECT", std::to_string(options_.db)});
+  } catch (const RedisError& e) {
+    // A refused password (WRONGPASS, or a Redis without one) or database
+    // (SELECT out of range): this Redis cannot be used as configured. Treated
+    // as an outage, so servers answer 503 and workers retry with back-off
+    // until the configuration or the Redis is fixed, instead of crashing.
+    disconnect();
+    throw StorageUnavailable("redis", "connect " + where + ": " + e.what() +
+                                          " (check the password and db of --redis / FRACTAL_REDIS)");
   } catch (...) {
     disconnect();  // never leave a half-set-up connection behind
     throw;

@@ -88,8 +88,8 @@ class Load {
 
 ServerOptions options_on(const test::TempRedis& redis) {
   ServerOptions o = base_options();
-  o.redis_host = redis.host();
-  o.redis_port = redis.port();
+  o.redis.host = redis.host();
+  o.redis.port = redis.port();
   o.quota = 1'000'000;  // the load submits many tasks; the quota is not under test here
   o.startup_timeout = std::chrono::seconds(60);
   return o;

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "auth/jwt.h"
-#include "server/logging.h"
+#include "runtime/logging.h"
 #include "server/services.h"
 #include "storage/image_store.h"
 #include "tests/support/scratch_dir.h"
@@ -65,7 +65,7 @@ struct Env {
     test::shared_postgres();
     test::shared_redis();
     shared_data_dir();
-    setup_logging("warn");
+    runtime::setup_logging("warn");
     own_pool = std::make_unique<storage::PgPool>(
         storage::PgPoolOptions{.conninfo = test::shared_postgres().conninfo(), .size = 4});
     instance = std::make_unique<Server>(base_options());
@@ -103,8 +103,8 @@ ServerOptions base_options() {
   o.bind = "127.0.0.1";
   o.threads = 4;
   o.pg_conninfo = test::shared_postgres().conninfo();
-  o.redis_host = test::shared_redis().host();
-  o.redis_port = test::shared_redis().port();
+  o.redis.host = test::shared_redis().host();
+  o.redis.port = test::shared_redis().port();
   o.data_dir = shared_data_dir();
   o.signing_key = test_key();
   o.startup_timeout = std::chrono::seconds(10);

@@ -114,20 +114,6 @@ TEST(Options, RouteGroups) {
   EXPECT_FALSE(parse_route_groups("auth,"));
 }
 
-TEST(Options, HostPort) {
-  auto hp = parse_host_port("127.0.0.1:6379");
-  ASSERT_TRUE(hp);
-  EXPECT_EQ(hp->host, "127.0.0.1");
-  EXPECT_EQ(hp->port, 6379);
-  hp = parse_host_port("[::1]:7000");
-  ASSERT_TRUE(hp);
-  EXPECT_EQ(hp->host, "::1");
-  EXPECT_EQ(hp->port, 7000);
-  EXPECT_TRUE(parse_host_port("redis.internal:6380"));
-  for (const char* bad : {"localhost", ":6379", "host:", "host:0", "host:65536", "host:12x", "a:b:1"})
-    EXPECT_FALSE(parse_host_port(bad)) << bad;
-}
-
 TEST(Options, CommandLineAndEnvironment) {
   ServerOptions o;
   CliValues v;
@@ -141,8 +127,8 @@ TEST(Options, CommandLineAndEnvironment) {
   EXPECT_EQ(finish_options(o, v), "");
   EXPECT_EQ(o.port, 9000);
   EXPECT_EQ(o.quota, 9);
-  EXPECT_EQ(o.redis_host, "10.0.0.2");
-  EXPECT_EQ(o.redis_port, 7000);
+  EXPECT_EQ(o.redis.host, "10.0.0.2");
+  EXPECT_EQ(o.redis.port, 7000);
   EXPECT_EQ(o.token_ttl, std::chrono::seconds(60));
   EXPECT_FALSE(o.routes.tasks);
   EXPECT_TRUE(o.routes.images);

@@ -24,10 +24,16 @@ struct ReplyCloser {
 using Context = std::unique_ptr<redisContext, ContextCloser>;
 using Reply = std::unique_ptr<redisReply, ReplyCloser>;
 
-Context connect(std::uint16_t port) {
+Reply command(redisContext* c, std::initializer_list<std::string> args);
+
+Context connect(std::uint16_t port, const std::string& password) {
   Context c(redisConnectWithTimeout("127.0.0.1", port, timeval{1, 0}));
   if (!c || c->err) return nullptr;
   redisSetTimeout(c.get(), timeval{2, 0});
+  if (!password.empty()) {
+    Reply auth = command(c.get(), {"AUTH", password});
+    if (!auth || auth->type == REDIS_REPLY_ERROR) return nullptr;
+  }
   return c;
 }
 
@@ -43,8 +49,8 @@ Reply command(redisContext* c, std::initializer_list<std::string> args) {
 
 // Ready when *our* server answers: PING alone could reach another test's
 // Redis that won the race for the port while ours is about to fail its bind.
-bool answers_as(std::uint16_t port, pid_t pid) {
-  Context c = connect(port);
+bool answers_as(std::uint16_t port, pid_t pid, const std::string& password) {
+  Context c = connect(port, password);
   if (!c) return false;
   Reply info = command(c.get(), {"INFO", "server"});
   if (!info || info->type != REDIS_REPLY_STRING) return false;  // e.g. LOADING error while reading the AOF
@@ -94,6 +100,10 @@ void TempRedis::spawn_server() {
                 "--appendonly", options_.append_only ? "yes" : "no",
                 "--logfile", "",  // stdout, which goes to log_file_
                 "--protected-mode", "no"};
+  if (!options_.password.empty()) {
+    spawn.argv.push_back("--requirepass");
+    spawn.argv.push_back(options_.password);
+  }
   for (const auto& a : options_.extra_args) spawn.argv.push_back(a);
   spawn.log_file = log_file_;
   spawn.cwd = dir_;
@@ -110,7 +120,7 @@ bool TempRedis::wait_answering(std::string* failure) {
                  file_tail(log_file_);
       return false;
     }
-    if (answers_as(port_, server_.pid())) return true;
+    if (answers_as(port_, server_.pid(), options_.password)) return true;
     if (std::chrono::steady_clock::now() >= deadline) {
       server_.stop(SIGKILL, std::chrono::milliseconds(0));
       *failure = "no PONG within " + std::to_string(options_.start_timeout.count()) + " s:\n" + file_tail(log_file_);
@@ -149,7 +159,7 @@ void TempRedis::wait_ready() {
 }
 
 void TempRedis::populate(std::size_t keys, std::size_t value_bytes) {
-  Context c = connect(port_);
+  Context c = connect(port_, options_.password);
   if (!c) throw std::runtime_error("TempRedis: cannot connect to port " + std::to_string(port_));
   const std::string value(value_bytes, 'v');
   constexpr std::size_t kChunk = 10000;  // replies read back per round trip
@@ -172,7 +182,7 @@ void TempRedis::populate(std::size_t keys, std::size_t value_bytes) {
 }
 
 void TempRedis::flushall() {
-  Context c = connect(port_);
+  Context c = connect(port_, options_.password);
   if (!c) throw std::runtime_error("TempRedis: cannot connect to port " + std::to_string(port_));
   Reply r = command(c.get(), {"FLUSHALL"});
   if (!r || r->type == REDIS_REPLY_ERROR) throw std::runtime_error("TempRedis: FLUSHALL failed");

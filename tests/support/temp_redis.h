@@ -1,6 +1,7 @@
 // A real, throw-away redis-server for integration tests, on 127.0.0.1 and a
 // free port, working dir in a fresh temp dir. No persistence by default; with
 // Options::append_only the AOF is on, so stop() + start() keeps the data.
+// With Options::password it requires that password (AUTH) like a production Redis.
 // The server dies with the thread that created the object (PR_SET_PDEATHSIG).
 #pragma once
 
@@ -19,6 +20,7 @@ class TempRedis {
   struct Options {
     bool append_only = false;               // --appendonly yes (appendfsync everysec)
     std::vector<std::string> extra_args;    // e.g. {"--maxmemory", "64mb"}
+    std::string password;                   // --requirepass; empty: none
     std::chrono::seconds start_timeout{15};
   };
 
@@ -30,7 +32,12 @@ class TempRedis {
 
   std::string host() const { return "127.0.0.1"; }
   std::uint16_t port() const noexcept { return port_; }
-  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  const std::string& password() const noexcept { return options_.password; }
+  // redis://[:password@]127.0.0.1:port (password not %-encoded: keep test passwords plain)
+  std::string url() const {
+    return "redis://" + (options_.password.empty() ? std::string() : ":" + options_.password + "@") + "127.0.0.1:" +
+           std::to_string(port_);
+  }
   const std::filesystem::path& dir() const noexcept { return dir_; }
   bool running();
 

@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
-namespace fractal::scheduler {
+namespace fractal::runtime {
 
 class Backoff {
  public:
@@ -24,4 +24,4 @@ class Backoff {
   std::chrono::milliseconds first_, max_, next_;
 };
 
-}  // namespace fractal::scheduler
+}  // namespace fractal::runtime
