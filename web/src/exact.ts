@@ -1,6 +1,6 @@
 // Exact decimal numbers (m * 10^e with a BigInt m) for deep views: the
 // explorer's centre, tile centres past z = 38 and the fragment keep every digit,
-// the way API.md's "Deep zoom" evaluates them. Only what the view math needs:
+// the way docs/api.md's "Deep zoom" evaluates them. Only what the view math needs:
 // parse, format, add, multiply by powers of two, floor, round. Pure functions.
 
 export interface Dec {
