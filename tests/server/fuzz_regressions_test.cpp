@@ -82,6 +82,21 @@ TEST(FuzzRegressions, GuardRefusesTransferEncodingsOtherThanChunked) {
   EXPECT_EQ(inspect_head("POST /add HTTP/1.1\r\nTransfer-Encoding: Chunked\r\n\r\n", TransportLimits{}).status, 0);
 }
 
+// http_guard_fuzz (bench/fuzz/open/http_guard-invalid-port until fixed):
+// repeated Host lines such as "Host: x@OST /afd HTTP/1.1" passed the guard and
+// Pistache's parser answered "Invalid port" in text.
+TEST(FuzzRegressions, GuardRefusesRepeatedOrInvalidHostHeaders) {
+  const std::string found =
+      "POST /add HTTP/1.1\r\nHost: x@OST /afd HTTP/1.1\r\nHost:x@ -a/add HTTP/1.1\r\n\r\n";
+  EXPECT_EQ(inspect_head(found, TransportLimits{}).status, 400);
+  EXPECT_EQ(inspect_head("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", TransportLimits{}).status, 400);
+  EXPECT_EQ(inspect_head("GET / HTTP/1.1\r\nHost: user@h\r\n\r\n", TransportLimits{}).status, 400);
+  EXPECT_EQ(inspect_head("GET / HTTP/1.1\r\nHost: h /x\r\n\r\n", TransportLimits{}).status, 400);
+  EXPECT_EQ(inspect_head("GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n", TransportLimits{}).status, 0);
+  EXPECT_EQ(inspect_head("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", TransportLimits{}).status, 0);
+  EXPECT_EQ(inspect_head("GET / HTTP/1.1\r\nHost: fractal.example.com\r\n\r\n", TransportLimits{}).status, 0);
+}
+
 // tile_query_fuzz: an unknown parameter whose name starts with NUL gave an
 // error whose message (a C string) was empty.
 TEST(FuzzRegressions, ParameterNamesWithControlCharactersAreShownPrintable) {
