@@ -3,11 +3,13 @@
 #include <pistache/endpoint.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <random>
 #include <thread>
 
 #include "auth/password_hash.h"
+#include "runtime/backoff.h"
 #include "runtime/connection_options.h"
 #include "runtime/logging.h"
 #include "server/accounts_resource.h"
@@ -229,6 +231,7 @@ class Dispatcher final : public RequestSink {
 template <class F>
 void retry_until(std::chrono::seconds timeout, const char* what, const std::atomic<bool>& canceled, F&& f) {
   const auto deadline = Clock::now() + timeout;
+  runtime::Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(2000));  // as the worker retries
   for (int attempt = 1;; ++attempt) {
     if (canceled) throw StartupCanceled("shutdown requested during start-up");
     try {
@@ -237,7 +240,8 @@ void retry_until(std::chrono::seconds timeout, const char* what, const std::atom
     } catch (const storage::StorageUnavailable& e) {
       if (Clock::now() >= deadline) throw;
       spdlog::warn("event=startup_wait step={} attempt={} error={}", what, attempt, runtime::log_value(e.what()));
-      for (int i = 0; i < 10 && !canceled; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const auto wake = std::min(Clock::now() + backoff.next(), deadline);
+      while (!canceled && Clock::now() < wake) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   }
 }
