@@ -87,7 +87,9 @@ done
 
 # The README's "From a shell" block runs as written; only its URL line points at this stack.
 readme_block=$(awk '/^From a shell:/ {f = 1} f && /^```sh/ {b = 1; next} b && /^```/ {exit} b' "$root/README.md")
+# shellcheck disable=SC2016 # the literal text $URL/add, as the README writes it
 [[ $readme_block == *'$URL/add'* ]] || fail "README: no shell block after 'From a shell:'"
+# shellcheck disable=SC2001 # a multi-line, anchored replacement: sed, not ${var//}
 (cd "$FRACTAL_STACK_DIR" && timeout 180 bash -euo pipefail -c "$(sed "s|^URL=.*|URL=$url|" <<<"$readme_block")") \
   >"$FRACTAL_STACK_DIR/readme.out" 2>&1 || fail "the README's shell block: $(tail -5 "$FRACTAL_STACK_DIR/readme.out")"
 compgen -G "$FRACTAL_STACK_DIR/*-*-*-*-*.png" >/dev/null || fail "the README's shell block downloaded no image"

@@ -9,8 +9,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 print_openapi=$1
 responses=${2:-}
-command -v node >/dev/null && command -v npm >/dev/null ||
-  { echo "SKIP: node/npm are not installed (scripts/setup installs nodejs npm)"; exit 77; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "SKIP: node/npm are not installed (scripts/setup installs nodejs npm)"
+  exit 77
+fi
 (
   flock 9
   stamp=$here/node_modules/.fractal-install-stamp
