@@ -310,6 +310,10 @@ try {
   await page.mouse.move(db.x + db.width / 2, db.y + db.height / 2);
   await page.mouse.down();
   await page.mouse.move(db.x + db.width / 2 - 200, db.y + db.height / 2, { steps: 8 });
+  // Held still before the release: Leaflet's inertia (a drag released while
+  // moving glides on) only uses the last 50 ms of movement, so the view moves by
+  // exactly the dragged pixels. Without the pause a fast CI run glided 46 px further.
+  await page.waitForTimeout(200);
   await page.mouse.up();
   await waitFor(page, (c) => new URLSearchParams(location.hash.slice(1)).get('center') !== c, deepCenter);
   const moved = (await fragment(page)).center.split(',');
