@@ -82,5 +82,35 @@ TEST_F(ImageStoreTest, WriteToTempThenCommit) {
   EXPECT_FALSE(fs::exists(foreign));
 }
 
+TEST_F(ImageStoreTest, CommitsOfAGroupShareOneDirectorySync) {
+  ImageStore store(dir_);
+  const std::string other = "3f2b8c1e-9d4a-4e7b-8a6c-5d1e2f3a4b5d";
+  const fs::path a = store.temp_path_for(kId, "png");
+  const fs::path b = store.temp_path_for(other, "png");
+  write_file(a, "a");
+  write_file(b, "b");
+  EXPECT_EQ(store.commit(a, kId, "png", false), store.path_for(kId, "png"));
+  EXPECT_EQ(store.commit(b, other, "png", false), store.path_for(other, "png"));
+  store.sync();
+  EXPECT_TRUE(store.exists(kId, "png"));
+  EXPECT_TRUE(store.exists(other, "png"));
+  EXPECT_FALSE(fs::exists(a));
+}
+
+TEST_F(ImageStoreTest, SweepRemovesOnlyOldTempFiles) {
+  ImageStore store(dir_);
+  const fs::path old_temp = store.temp_path_for(kId, "png");
+  const fs::path new_temp = store.temp_path_for(kId, "png");
+  write_file(old_temp, "left by a killed encode");
+  write_file(new_temp, "an encode in progress");
+  write_file(store.path_for(kId, "png"), "a finished image");
+  fs::last_write_time(old_temp, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  fs::last_write_time(store.path_for(kId, "png"), fs::file_time_type::clock::now() - std::chrono::hours(2));
+  EXPECT_EQ(store.sweep_partial(std::chrono::hours(1)), 1u);
+  EXPECT_FALSE(fs::exists(old_temp));
+  EXPECT_TRUE(fs::exists(new_temp));
+  EXPECT_TRUE(store.exists(kId, "png")) << "finished images are never swept";
+}
+
 }  // namespace
 }  // namespace fractal::storage

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "storage/redis.h"
+#include "storage/render_leases.h"
 #include "tests/storage/storage_test_env.h"
 #include "tests/support/shared_services.h"
 
@@ -309,6 +310,58 @@ TEST(TaskQueue, EnqueueManyAddsEveryIdInOrderInOneCall) {
   // One bad id and nothing is sent.
   EXPECT_THROW(fresh.enqueue_many({kTaskA, "not-a-uuid"}), std::invalid_argument);
   EXPECT_EQ(fresh.depth().length, 1000);
+}
+
+TEST(TaskQueue, AckManyAcknowledgesEachEntryOnceInOneCall) {
+  const QueueOptions q = unique_queue();
+  TaskQueue queue(options(), q);
+  const auto entries = queue.enqueue_many({kTaskA, kTaskB, kTaskC});
+  ASSERT_EQ(queue.read("w1", 10, 100ms).size(), 3u);
+  EXPECT_TRUE(queue.ack_many({}).empty());
+  EXPECT_EQ(queue.ack_many({entries[0], entries[2], "0-1"}), (std::vector<bool>{true, true, false}));
+  EXPECT_EQ(queue.ack_many({entries[0], entries[1]}), (std::vector<bool>{false, true}));
+  const QueueDepth d = queue.depth();
+  EXPECT_EQ(d.length, 0);  // acknowledged entries leave the stream
+  EXPECT_EQ(d.pending, 0);
+}
+
+TEST(RenderLeases, ManyAtOnceRespectOtherWorkersLeases) {
+  const std::string prefix = testing::unique_name("leases") + ":";
+  RenderLeases leases(options(), prefix);
+  ASSERT_TRUE(leases.acquire(kTaskB, "w2", 5s));
+  EXPECT_EQ(leases.acquire_many({kTaskA, kTaskB, kTaskC}, "w1", 5s), (std::vector<bool>{true, false, true}));
+  EXPECT_EQ(leases.holder(kTaskA), "w1");
+  EXPECT_EQ(leases.holder(kTaskB), "w2");
+  // Again by the holder: still held (a redelivery to the same worker).
+  EXPECT_EQ(leases.acquire_many({kTaskA}, "w1", 5s), (std::vector<bool>{true}));
+  // take_many overrides (entries taken over with XAUTOCLAIM).
+  leases.take_many({kTaskB}, "w1", 5s);
+  EXPECT_EQ(leases.holder(kTaskB), "w1");
+  // release_many deletes only what the worker holds.
+  ASSERT_TRUE(leases.acquire("0b9e7c2a-3a53-4c9b-9a43-1f6c2d6f0a04", "w3", 5s));
+  leases.release_many({kTaskA, kTaskB, "0b9e7c2a-3a53-4c9b-9a43-1f6c2d6f0a04"}, "w1");
+  EXPECT_FALSE(leases.holder(kTaskA));
+  EXPECT_FALSE(leases.holder(kTaskB));
+  EXPECT_EQ(leases.holder("0b9e7c2a-3a53-4c9b-9a43-1f6c2d6f0a04"), "w3");
+}
+
+TEST(RedisConnection, PipelineSendsEverythingThenReadsEveryReplyInOrder) {
+  RedisConnection c(options());
+  const std::string key = testing::unique_name("pipe");
+  std::vector<std::vector<std::string>> commands = {{"MULTI"}};
+  for (int i = 0; i < 100; ++i) commands.push_back({"HINCRBY", key, "n", "1"});
+  commands.push_back({"EXEC"});
+  commands.push_back({"NO-SUCH-COMMAND"});
+  commands.push_back({"HGET", key, "n"});
+  const auto replies = c.pipeline(commands);
+  ASSERT_EQ(replies.size(), commands.size());
+  EXPECT_EQ(replies[0].str, "OK");
+  EXPECT_EQ(replies[1].str, "QUEUED");
+  ASSERT_TRUE(replies[101].is_array());
+  EXPECT_EQ(replies[101].elements.size(), 100u);
+  EXPECT_EQ(replies[102].type, RedisReply::Type::error) << "an error reply comes back in place";
+  EXPECT_EQ(replies[103].str, "100");
+  EXPECT_TRUE(c.ping());
 }
 
 TEST(TaskQueue, EnqueueRejectsWhatIsNotATaskId) {

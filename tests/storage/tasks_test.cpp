@@ -57,6 +57,25 @@ TEST(TaskRepo, CreateStoresAQueuedTaskAndGetReturnsIt) {
   EXPECT_EQ(to_rfc3339(got->created_at).size(), 24u);  // 2025-01-31T23:59:59.123Z
 }
 
+TEST(TaskRepo, GetManyByIdAnswersEachIdInOrderInOneQuery) {
+  TaskRepo repo(shared_pool());
+  const std::string owner = make_user(shared_pool());
+  const TaskRecord a = create_ok(repo, owner, params(1));
+  const TaskRecord b = create_ok(repo, owner, params(2));
+  std::string upper = b.id;
+  std::transform(upper.begin(), upper.end(), upper.begin(), ::toupper);
+  const auto got = repo.get_many_by_id({b.id, "not-a-uuid", a.id, "0b9e7c2a-3a53-4c9b-9a43-1f6c2d6f0a99", upper});
+  ASSERT_EQ(got.size(), 5u);
+  ASSERT_TRUE(got[0] && got[2] && got[4]);
+  EXPECT_EQ(got[0]->id, b.id);
+  EXPECT_EQ(got[0]->params, params(2));
+  EXPECT_FALSE(got[1]);
+  EXPECT_EQ(got[2]->id, a.id);
+  EXPECT_FALSE(got[3]);
+  EXPECT_EQ(got[4]->id, b.id) << "ids are matched in canonical form";
+  EXPECT_TRUE(repo.get_many_by_id({}).empty());
+}
+
 TEST(TaskRepo, AnotherUsersTaskDoesNotExistForYou) {
   TaskRepo repo(shared_pool());
   const std::string alice = make_user(shared_pool());
