@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include "scheduler/liveness.h"
 #include "runtime/logging.h"
 
 namespace fractal::scheduler {
@@ -81,9 +80,8 @@ void ClaimKeeper::heartbeat() {
     if (!beat_failing_) spdlog::warn("event=heartbeat_failed error={}", runtime::log_value(e.what()));
     beat_failing_ = true;
   }
-  if (ctx_.options.health_file.empty()) return;
   std::string error;
-  const bool written = write_liveness(ctx_.options.health_file, ctx_.options.name, ctx_.last_beat(), &error);
+  const bool written = ctx_.publish_liveness(&error);
   if (!written && !health_failing_) spdlog::warn("event=health_file_failed error={}", runtime::log_value(error));
   health_failing_ = !written;
 }

@@ -126,36 +126,36 @@ void OutputStage::settle(std::vector<Encoded> encoded) {
   }
   std::vector<std::shared_ptr<WorkItem>> dropped;
   std::vector<Encoded> kept;
-  std::vector<std::filesystem::path> paths;
-  try {
-    for (std::size_t i = 0; i < encoded.size(); ++i) {
-      Encoded& e = encoded[i];
-      const auto& record = (*records)[i];
-      if (!record || record->status != storage::TaskStatus::running) {
-        remove_file(e.temp);
-        ++ctx_.counters.tasks_skipped;
-        spdlog::info("event=task_dropped task={} reason={}", e.item->task_id,
-                     record ? storage::to_string(record->status) : std::string_view("deleted"));
-        dropped.push_back(e.item);
-        continue;
-      }
-      // 2. Into place; the directory is synced once for the group.
-      paths.push_back(ctx_.store.commit(e.temp, e.item->task_id, e.extension, false));
+  for (std::size_t i = 0; i < encoded.size(); ++i) {
+    Encoded& e = encoded[i];
+    const auto& record = (*records)[i];
+    if (!record || record->status != storage::TaskStatus::running) {
+      remove_file(e.temp);
+      ++ctx_.counters.tasks_skipped;
+      spdlog::info("event=task_dropped task={} reason={}", e.item->task_id,
+                   record ? storage::to_string(record->status) : std::string_view("deleted"));
+      dropped.push_back(e.item);
+    } else {
       kept.push_back(std::move(e));
     }
-    if (!kept.empty()) ctx_.store.sync();
-  } catch (const std::exception& e) {
-    for (const auto& k : kept) remove_file(ctx_.store.path_for(k.item->task_id, k.extension));
-    for (const auto& k : encoded) remove_file(k.temp);
-    finish_items(dropped, true);
-    std::vector<std::shared_ptr<WorkItem>> rest;
-    for (const auto& item : all)
-      if (std::find(dropped.begin(), dropped.end(), item) == dropped.end()) rest.push_back(item);
-    spdlog::error("event=output_failed tasks={} error={} action=left_pending", rest.size(), runtime::log_value(e.what()));
-    return finish_items(rest, false);
   }
   finish_items(dropped, true);
   if (kept.empty()) return;
+  std::vector<std::shared_ptr<WorkItem>> kept_items;
+  for (const auto& k : kept) kept_items.push_back(k.item);
+
+  // 2. Into place; the directory is synced once for the group.
+  std::vector<std::filesystem::path> paths;
+  try {
+    for (const Encoded& k : kept) paths.push_back(ctx_.store.commit(k.temp, k.item->task_id, k.extension, false));
+    ctx_.store.sync();
+  } catch (const std::exception& e) {
+    for (const auto& p : paths) remove_file(p);
+    for (const auto& k : kept) remove_file(k.temp);
+    spdlog::error("event=output_failed tasks={} error={} action=left_pending", kept.size(),
+                  runtime::log_value(e.what()));
+    return finish_items(kept_items, false);
+  }
 
   // 3. Done, in one transaction for the group.
   std::vector<storage::DoneRequest> requests;
@@ -171,8 +171,6 @@ void OutputStage::settle(std::vector<Encoded> encoded) {
     if (item.run.scalar == Scalar::deep) outcome.deep = deep_figures_json(item.run.deep);
     requests.push_back({item.task_id, std::move(outcome)});
   }
-  std::vector<std::shared_ptr<WorkItem>> kept_items;
-  for (const auto& k : kept) kept_items.push_back(k.item);
   std::optional<std::vector<bool>> done;
   try {
     done = ctx_.retrying("mark_done", kept.front().item->task_id, [&] { return ctx_.repo.mark_done_many(requests); });

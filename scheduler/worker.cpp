@@ -9,7 +9,6 @@
 #include "runtime/backoff.h"
 #include "scheduler/claim_keeper.h"
 #include "scheduler/intake.h"
-#include "scheduler/liveness.h"
 #include "runtime/connection_options.h"
 #include "runtime/logging.h"
 #include "scheduler/output_stage.h"
@@ -99,7 +98,7 @@ void Worker::migrate_schema() {
   while (!ctx_.stopping()) {
     // Waiting for Postgres is not a hang: alive before the claim keeper starts.
     ctx_.beat();
-    if (!ctx_.options.health_file.empty()) write_liveness(ctx_.options.health_file, ctx_.options.name, ctx_.last_beat(), nullptr);
+    ctx_.publish_liveness(nullptr);
     try {
       const auto report = storage::migrate(ctx_.pool);
       spdlog::info("event=schema_ready version={} applied={}", report.to_version, report.applied.size());

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "runtime/logging.h"
+#include "scheduler/liveness.h"
 
 namespace fractal::scheduler {
 namespace {
@@ -86,6 +87,10 @@ void WorkerContext::beat() noexcept { last_beat_ns_ = system_ns(std::chrono::sys
 std::chrono::system_clock::time_point WorkerContext::last_beat() const noexcept {
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::nanoseconds(last_beat_ns_.load())));
+}
+
+bool WorkerContext::publish_liveness(std::string* error) const {
+  return options.health_file.empty() || write_liveness(options.health_file, options.name, last_beat(), error);
 }
 
 void WorkerContext::release_leases(const std::vector<std::string>& task_ids) noexcept {

@@ -85,6 +85,9 @@ class WorkerContext {
   // the last beat for `fractal-worker --check`.
   void beat() noexcept;
   [[nodiscard]] std::chrono::system_clock::time_point last_beat() const noexcept;
+  // Writes the time of the last beat to options.health_file (liveness.h);
+  // true when there is none to write. False with `error` set on failure.
+  bool publish_liveness(std::string* error) const;
 
   // Runs f until Postgres/Redis answer. Outages are waited out; only a
   // stopping worker past its drain deadline (or a stopped background) gives

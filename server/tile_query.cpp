@@ -72,17 +72,6 @@ std::vector<std::string> split_commas(std::string_view s) {
   return parts;
 }
 
-std::string to_hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
 // The query value as the JSON the TaskSpec field table expects; anything that
 // is not of the right shape is passed on as a string so the table's own
 // message names the field.
@@ -110,6 +99,17 @@ nlohmann::json query_value(std::string_view name, const std::string& value) {
 }
 
 }  // namespace
+
+std::string to_hex(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 15]);
+  }
+  return out;
+}
 
 TileView tile_view(FractalKind fractal, int z, std::uint64_t x, std::uint64_t y) {
   const double origin_re = fractal == FractalKind::julia ? 0.0 : -0.5;

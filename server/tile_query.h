@@ -48,6 +48,9 @@ struct TileView {
 };
 [[nodiscard]] TileView tile_view(FractalKind fractal, int z, std::uint64_t x, std::uint64_t y);
 
+// Lower-case hex of `bytes` (cache keys, request ids).
+[[nodiscard]] std::string to_hex(std::string_view bytes);
+
 // Whether an If-None-Match header value matches `etag` ("*", a list, W/ prefixes).
 [[nodiscard]] bool etag_matches(std::string_view if_none_match, std::string_view etag);
 

@@ -18,17 +18,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using Pistache::Http::Method;
 
-std::string to_hex(std::string_view bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out.push_back(kDigits[c >> 4]);
-    out.push_back(kDigits[c & 15]);
-  }
-  return out;
-}
-
 std::string random_request_id() {
   thread_local std::mt19937_64 rng{std::random_device{}() ^
                                    static_cast<std::uint64_t>(Clock::now().time_since_epoch().count())};

@@ -43,8 +43,7 @@ const std::vector<double>& batch_size_buckets() {
 
 MetricsStore::MetricsStore(RedisOptions redis) : conn_(std::move(redis)) {}
 
-void MetricsStore::histogram_fields(std::vector<std::string>& argv, std::string_view name,
-                                    const std::vector<double>& bounds, double value) {
+std::string MetricsStore::bucket_field(std::string_view name, const std::vector<double>& bounds, double value) {
   // Buckets are stored non-cumulative (one HINCRBY per observation) and summed when read.
   std::string bucket = "+Inf";
   for (double b : bounds) {
@@ -53,7 +52,12 @@ void MetricsStore::histogram_fields(std::vector<std::string>& argv, std::string_
       break;
     }
   }
-  argv.insert(argv.end(), {"HINCRBY", kHash, std::string(name) + ":bucket:" + bucket, "1"});
+  return std::string(name) + ":bucket:" + bucket;
+}
+
+void MetricsStore::histogram_fields(std::vector<std::string>& argv, std::string_view name,
+                                    const std::vector<double>& bounds, double value) {
+  argv.insert(argv.end(), {"HINCRBY", kHash, bucket_field(name, bounds, value), "1"});
 }
 
 void MetricsStore::record_render(double queue_wait_seconds, double render_seconds, std::int64_t iterations) {
@@ -68,11 +72,8 @@ void MetricsStore::record_renders(const std::vector<RenderSample>& samples) {
     queue_wait += r.queue_wait_seconds;
     render += r.render_seconds;
     iterations += static_cast<double>(r.iterations);
-    std::vector<std::string> q, h;
-    histogram_fields(q, "queue_wait", queue_wait_buckets(), r.queue_wait_seconds);
-    histogram_fields(h, "render", render_time_buckets(), r.render_seconds);
-    ++buckets[q[2]];
-    ++buckets[h[2]];
+    ++buckets[bucket_field("queue_wait", queue_wait_buckets(), r.queue_wait_seconds)];
+    ++buckets[bucket_field("render", render_time_buckets(), r.render_seconds)];
   }
   const std::string n = std::to_string(samples.size());
   const std::string rate_key = "fractal:rate:" + std::to_string(unix_seconds());

@@ -66,6 +66,8 @@ class MetricsStore {
   std::int64_t workers_alive(std::chrono::seconds max_age = std::chrono::seconds(15));
 
  private:
+  // "<name>:bucket:<bound>" of the bucket `value` falls in.
+  static std::string bucket_field(std::string_view name, const std::vector<double>& bounds, double value);
   void histogram_fields(std::vector<std::string>& argv, std::string_view name, const std::vector<double>& bounds,
                         double value);
   HistogramSnapshot read_histogram(const std::map<std::string, std::string>& h, std::string_view name,

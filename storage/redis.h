@@ -61,6 +61,13 @@ class RedisConnection {
     // Whether the command may be sent again after an I/O error left its fate
     // unknown. Default: decided by a table of idempotent command names.
     std::optional<bool> idempotent;
+
+    // Options of a command that may be resent after an I/O error.
+    static CommandOptions resendable() {
+      CommandOptions o;
+      o.idempotent = true;
+      return o;
+    }
   };
 
   explicit RedisConnection(RedisOptions options);

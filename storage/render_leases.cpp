@@ -44,12 +44,6 @@ end
 return n
 )lua";
 
-RedisConnection::CommandOptions idempotent() {
-  RedisConnection::CommandOptions o;
-  o.idempotent = true;
-  return o;
-}
-
 std::string ms(std::chrono::milliseconds t) { return std::to_string(std::max<long long>(t.count(), 1)); }
 
 }  // namespace
@@ -72,7 +66,7 @@ std::vector<bool> RenderLeases::acquire_many(const std::vector<std::string>& tas
   argv.emplace_back(worker);
   argv.push_back(ms(ttl));
   std::lock_guard lock(mutex_);
-  const auto reply = conn_.command(argv, idempotent());
+  const auto reply = conn_.command(argv, RedisConnection::CommandOptions::resendable());
   for (std::size_t i = 0; i < task_ids.size() && i < reply.elements.size(); ++i) held[i] = reply.elements[i].integer == 1;
   return held;
 }
@@ -98,7 +92,7 @@ std::vector<std::string> RenderLeases::refresh(const std::vector<std::string>& t
   argv.emplace_back(worker);
   argv.push_back(ms(ttl));
   std::lock_guard lock(mutex_);
-  const auto reply = conn_.command(argv, idempotent());
+  const auto reply = conn_.command(argv, RedisConnection::CommandOptions::resendable());
   std::vector<std::string> lost;
   for (const auto& e : reply.elements) {
     const auto i = static_cast<std::size_t>(e.integer);
@@ -117,7 +111,7 @@ void RenderLeases::release_many(const std::vector<std::string>& task_ids, std::s
   for (const auto& id : task_ids) argv.push_back(lease_key(id));
   argv.emplace_back(worker);
   std::lock_guard lock(mutex_);
-  conn_.command(argv, idempotent());
+  conn_.command(argv, RedisConnection::CommandOptions::resendable());
 }
 
 std::optional<std::string> RenderLeases::holder(std::string_view task_id) {

@@ -170,8 +170,7 @@ std::vector<bool> TaskQueue::ack_many(const std::vector<std::string>& entry_ids)
   if (entry_ids.empty()) return acked;
   std::vector<std::string> argv{"EVAL", kAckScript, "1", queue_.stream, queue_.group};
   argv.insert(argv.end(), entry_ids.begin(), entry_ids.end());
-  RedisConnection::CommandOptions idempotent;
-  idempotent.idempotent = true;
+  const auto idempotent = RedisConnection::CommandOptions::resendable();
   std::lock_guard lock(mutex_);
   const RedisReply reply = conn_.command(argv, idempotent);
   for (std::size_t i = 0; i < entry_ids.size() && i < reply.elements.size(); ++i)
@@ -192,8 +191,7 @@ std::vector<StreamEntry> TaskQueue::pending_for(std::string_view consumer, std::
   if (entries.empty()) return entries;
   std::vector<std::string> argv{"EVAL", kDeliveriesScript, "1", queue_.stream, queue_.group};
   for (const auto& e : entries) argv.push_back(e.id);
-  RedisConnection::CommandOptions idempotent;
-  idempotent.idempotent = true;
+  const auto idempotent = RedisConnection::CommandOptions::resendable();
   const RedisReply counts = conn_.command(argv, idempotent);
   for (std::size_t i = 0; i < entries.size() && i < counts.elements.size(); ++i)
     entries[i].deliveries = counts.elements[i].integer;
@@ -222,8 +220,7 @@ std::vector<StreamEntry> TaskQueue::autoclaim(std::string_view consumer, std::ch
   if (claimed.empty()) return claimed;
   std::vector<std::string> argv{"EVAL", kDeliveriesScript, "1", queue_.stream, queue_.group};
   for (const auto& e : claimed) argv.push_back(e.id);
-  RedisConnection::CommandOptions idempotent;
-  idempotent.idempotent = true;
+  const auto idempotent = RedisConnection::CommandOptions::resendable();
   const RedisReply counts = conn_.command(argv, idempotent);
   for (std::size_t i = 0; i < claimed.size() && i < counts.elements.size(); ++i)
     claimed[i].deliveries = counts.elements[i].integer;
@@ -235,8 +232,7 @@ std::vector<std::string> TaskQueue::touch(std::string_view consumer, const std::
   std::lock_guard lock(mutex_);
   std::vector<std::string> argv{"EVAL", kTouchScript, "1", queue_.stream, queue_.group, std::string(consumer)};
   argv.insert(argv.end(), entry_ids.begin(), entry_ids.end());
-  RedisConnection::CommandOptions idempotent;
-  idempotent.idempotent = true;
+  const auto idempotent = RedisConnection::CommandOptions::resendable();
   const RedisReply reply = with_group(conn_, [&](RedisConnection& c) { return c.command(argv, idempotent); });
   std::vector<std::string> held;
   for (const auto& e : reply.elements) held.push_back(e.str);
