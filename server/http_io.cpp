@@ -90,8 +90,7 @@ nlohmann::json read_json_object(const RequestContext& ctx) {
   if (!content_type || !is_json_media_type(*content_type))
     throw ApiError(415, "unsupported_media_type", "the request body must be JSON (Content-Type: application/json)");
   const std::string& body = ctx.http.body();
-  if (body.size() > kMaxBodyBytes)
-    throw ApiError(413, "payload_too_large", "request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes");
+  // Its size was checked by the dispatcher (server.cpp) for every request.
   nlohmann::json value = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (value.is_discarded()) throw ApiError(400, "invalid_json", "the request body is not valid JSON");
   if (!value.is_object()) throw ApiError(400, "invalid_body", "the request body must be a JSON object");

@@ -19,10 +19,9 @@
 #include <vector>
 
 #include "server/api_error.h"
+#include "server/request_limits.h"
 
 namespace fractal::server {
-
-inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
 
 // A file answered with sendfile, never read into memory.
 struct FileReply {

@@ -24,7 +24,7 @@ constexpr const char* kDocument = R"json({
     "title": "fractal-render API",
     "version": "1.0.0",
     "summary": "Mandelbrot and Julia renders on GPUs: accounts, tasks, downloads, map tiles, operations.",
-    "description": "The reference with every rule and decision is docs/api.md in the source tree. Every error is {\"error\": {\"code\", \"message\"[, \"field\"]}}. Request bodies are JSON objects of at most 64 KiB with Content-Type: application/json. Every answer carries X-Request-Id. Unknown paths are 404 not_found; a known path with another method is 405 method_not_allowed with Allow; a body over 64 KiB is 413 payload_too_large; request heads over 32 KiB are 431."
+    "description": "The reference with every rule and decision is docs/api.md in the source tree. Every error is {\"error\": {\"code\", \"message\"[, \"field\"]}}. Request bodies are JSON objects with Content-Type: application/json. Every answer carries X-Request-Id. Unknown paths are 404 not_found; a known path with another method is 405 method_not_allowed with Allow; a body over the limit below is 413 payload_too_large; a request line and headers over theirs are 431 headers_too_large."
   },
   "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
   "tags": [
@@ -259,7 +259,7 @@ constexpr const char* kDocument = R"json({
         "headers": {"WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}},
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "NotFound": {"description": "not_found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "PayloadTooLarge": {"description": "payload_too_large: body over 64 KiB", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "PayloadTooLarge": {"description": "payload_too_large: body over the body limit (info.description)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "UnsupportedMediaType": {"description": "unsupported_media_type: the body is not Content-Type: application/json", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooManyAttempts": {"description": "too_many_attempts: 5 failed sign-ins for this username within 15 minutes",
         "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
@@ -459,8 +459,9 @@ json build_document() {
                            {"required", required}};
   json& tile = doc["paths"]["/tiles/{z}/{x}/{y}.png"]["get"]["parameters"];
   for (auto& p : tile_query_parameters(properties)) tile.push_back(std::move(p));
-  doc["info"]["description"] = doc["info"]["description"].get<std::string>() + " Request bodies: at most " +
-                               std::to_string(kMaxBodyBytes) + " bytes.";
+  doc["info"]["description"] = doc["info"]["description"].get<std::string>() + " Limits: request bodies at most " +
+                               std::to_string(kMaxBodyBytes) + " bytes, request line and headers at most " +
+                               std::to_string(kMaxHeadBytes) + " bytes.";
   return doc;
 }
 

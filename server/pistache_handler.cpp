@@ -145,7 +145,7 @@ HeadVerdict inspect_head(std::string_view head, const TransportLimits& limits) {
       content_length = n;
       if (n > limits.max_body_bytes)
         return refuse(413, "payload_too_large",
-                      "request body exceeds " + std::to_string(limits.max_body_bytes) + " bytes");
+                      body_too_large_message(limits.max_body_bytes));
     } else if (key == "transfer-encoding") {
       // Pistache's parser takes only "chunked" and answers anything else in
       // text (found by bench/fuzz/http_guard_fuzz.cpp: "Transfer-Encoding:(POSTked").
@@ -299,7 +299,7 @@ void GuardedHttpHandler::onInput(const char* buffer, std::size_t len, const std:
         state->body_seen = state->head.size() - head_size;
         if (state->body_seen > limits_.max_body_bytes + limits_.framing_slack) {
           reject(*state, peer, 413, "payload_too_large",
-                 "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
+                 body_too_large_message(limits_.max_body_bytes));
           return;
         }
         if (verdict.expect_continue && state->body_seen == 0) {
@@ -316,7 +316,7 @@ void GuardedHttpHandler::onInput(const char* buffer, std::size_t len, const std:
         state->body_seen += len;
         if (state->body_seen > limits_.max_body_bytes + limits_.framing_slack) {
           reject(*state, peer, 413, "payload_too_large",
-                 "request body exceeds " + std::to_string(limits_.max_body_bytes) + " bytes");
+                 body_too_large_message(limits_.max_body_bytes));
           return;
         }
         forward(std::string_view(buffer, len), *state, peer);

@@ -29,6 +29,8 @@
 #include <string>
 #include <string_view>
 
+#include "server/request_limits.h"
+
 namespace fractal::server {
 
 // Receives the requests Pistache parsed, and is told about the ones the guard refused.
@@ -42,8 +44,8 @@ class RequestSink {
 };
 
 struct TransportLimits {
-  std::size_t max_head_bytes = 32 * 1024;  // request line + headers
-  std::size_t max_body_bytes = 64 * 1024;  // the contract's body limit
+  std::size_t max_head_bytes = kMaxHeadBytes;  // request line + headers
+  std::size_t max_body_bytes = kMaxBodyBytes;  // the contract's body limit
   // Bytes of chunked framing tolerated on top of max_body_bytes; the decoded
   // body is checked again against max_body_bytes by the dispatcher.
   std::size_t framing_slack = 16 * 1024;

@@ -177,8 +177,7 @@ class Dispatcher final : public RequestSink {
 
  private:
   Reply dispatch(const Http::Request& request, std::string& route) {
-    if (request.body().size() > kMaxBodyBytes)
-      throw ApiError(413, "payload_too_large", "request body exceeds " + std::to_string(kMaxBodyBytes) + " bytes");
+    if (request.body().size() > kMaxBodyBytes) throw body_too_large();
     RouteMatch m = router_.match(request.method(), request.resource());
     if (!m.route) {
       if (m.allowed.empty()) throw not_found("no such endpoint");
