@@ -36,21 +36,30 @@ Reply ImagesResource::download(RequestContext& ctx) {
     case storage::TaskStatus::done:
       break;
   }
-  const auto spec = stored_spec(*task);
-  if (!spec) throw std::runtime_error("stored params of task " + task->id + " do not parse");
-  // The path is built from the canonical id and the format, never from stored or user text.
-  const std::string ext(file_extension(spec->format));
-  const std::filesystem::path path = s_.images.path_for(task->id, ext);
+  // The file the worker recorded (mark_done's file_path); its extension gives
+  // the content type. A record without one (never written by a worker) falls
+  // back to the name the parameters give.
+  std::optional<std::filesystem::path> recorded;
+  if (task->file_path) {
+    recorded = s_.images.recorded_path(task->id, *task->file_path);
+  } else if (const auto spec = stored_spec(*task)) {
+    recorded = s_.images.path_for(task->id, file_extension(spec->format));
+  }
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) {
+  if (!recorded || !std::filesystem::is_regular_file(*recorded, ec)) {
     // Deleted in the meantime (then 404 like any unknown task), or the store lost it.
     if (!s_.tasks.get(user.sub, task->id)) throw task_not_found();
-    spdlog::error("event=file_missing task={} path={}", task->id, runtime::log_value(path.string()));
+    spdlog::error("event=file_missing task={} recorded={}", task->id, runtime::log_value(task->file_path.value_or("")));
     throw ApiError(500, "file_missing", "the rendered file of this task is missing on the server");
   }
+  const std::filesystem::path path = *recorded;
+  const std::string ext = path.extension().string().substr(1);
+  std::string type = "application/octet-stream";
+  for (const ImageFormat f : {ImageFormat::png, ImageFormat::jpg, ImageFormat::tiff, ImageFormat::exr})
+    if (file_extension(f) == ext) type = content_type(f);
   Reply reply;
   reply.status = 200;
-  reply.file = FileReply{path, std::string(content_type(spec->format))};
+  reply.file = FileReply{path, type};
   reply.headers = {{"Content-Disposition", "attachment; filename=\"" + task->id + "." + ext + "\""},
                    {"Cache-Control", "private, max-age=0"},
                    {"X-Content-Type-Options", "nosniff"}};

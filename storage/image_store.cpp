@@ -55,6 +55,16 @@ fs::path ImageStore::path_for(std::string_view task_id, std::string_view extensi
   return root_ / (id + "." + std::string(extension));
 }
 
+std::optional<fs::path> ImageStore::recorded_path(std::string_view task_id, std::string_view file_name) const {
+  const auto id = canonical_uuid(task_id);
+  if (!id || file_name.size() <= id->size() + 1 || file_name.substr(0, id->size()) != *id ||
+      file_name[id->size()] != '.')
+    return std::nullopt;
+  const std::string_view ext = file_name.substr(id->size() + 1);
+  if (!valid_extension(ext)) return std::nullopt;
+  return root_ / std::string(file_name);
+}
+
 fs::path ImageStore::temp_path_for(std::string_view task_id, std::string_view extension) const {
   const std::string id = checked_id(task_id);
   check_extension(extension);

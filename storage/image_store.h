@@ -21,6 +21,10 @@ class ImageStore {
   // root/<id>.<ext>. Throws std::invalid_argument unless task_id is a UUID
   // (8-4-4-4-12 hex; upper case is folded) and ext is 1-8 of [a-z0-9].
   std::filesystem::path path_for(std::string_view task_id, std::string_view extension) const;
+  // The path of a file name recorded for a task (TaskRecord::file_path, as the
+  // worker gave it to mark_done): only "<task id>.<ext>" names a file, so a
+  // record cannot point outside root or at another task's file; nullopt else.
+  std::optional<std::filesystem::path> recorded_path(std::string_view task_id, std::string_view file_name) const;
   // A unique name under root/.partial (same filesystem), for writing then commit().
   std::filesystem::path temp_path_for(std::string_view task_id, std::string_view extension) const;
   // Renames a finished temp file onto path_for() atomically: a download never

@@ -69,6 +69,37 @@ TEST(Download, ContentTypePerFormat) {
   }
 }
 
+TEST(Download, ServesTheFileTheWorkerRecorded) {
+  // The task asked for png, but the record names a jpg: the download serves
+  // what was recorded, not what the parameters would name.
+  const User u = new_user("dl");
+  const std::string id = add_task(u)["id"];
+  finish_task(id, "jpg", "recorded-jpg");
+  const Response r = get("/download?id=" + id, u.token);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body, "recorded-jpg");
+  EXPECT_EQ(r.header("Content-Type"), "image/jpeg");
+  EXPECT_EQ(r.header("Content-Disposition"), "attachment; filename=\"" + id + ".jpg\"");
+}
+
+TEST(Download, ARecordNamingAnotherFileServesNothing) {
+  const User u = new_user("dl");
+  const std::string other = add_task(u)["id"];
+  finish_task(other, "png", "other task's file");
+  for (const std::string name : {other + ".png", std::string("../../etc/passwd"), std::string("x.png")}) {
+    SCOPED_TRACE(name);
+    const std::string id = add_task(u)["id"];
+    storage::TaskRepo tasks(pool());
+    ASSERT_EQ(tasks.mark_running(id, "test-worker", "cpu:test x1").status, storage::ClaimStatus::claimed);
+    storage::RenderOutcome outcome;
+    outcome.backend = "cpu:test x1";
+    outcome.precision_used = "double";
+    outcome.file_path = name;
+    ASSERT_TRUE(tasks.mark_done(id, outcome));
+    expect_error(get("/download?id=" + id, u.token), 500, "file_missing");
+  }
+}
+
 TEST(Download, LargeFileIsStreamedIntact) {
   const User u = new_user("dl");
   const std::string id = add_task(u)["id"];

@@ -45,6 +45,17 @@ TEST_F(ImageStoreTest, RejectsAnythingButAUuid) {
     EXPECT_THROW(store.path_for(kId, bad_ext), std::invalid_argument) << bad_ext;
 }
 
+TEST_F(ImageStoreTest, RecordedPathIsOnlyTheTasksOwnName) {
+  ImageStore store(dir_);
+  EXPECT_EQ(store.recorded_path(kId, kId + ".jpg"), store.path_for(kId, "jpg"));
+  const std::string other = "00000000-0000-4000-8000-000000000000";
+  for (const std::string& bad : std::vector<std::string>{other + ".png", kId, kId + ".", kId + ".PNG", kId + "./x",
+                                                        kId + ".png/../x", "../" + kId + ".png", "/etc/passwd", "",
+                                                        kId + ".png.png"})
+    EXPECT_EQ(store.recorded_path(kId, bad), std::nullopt) << bad;
+  EXPECT_EQ(store.recorded_path("not-an-id", "not-an-id.png"), std::nullopt);
+}
+
 TEST_F(ImageStoreTest, ExistsSizeRemove) {
   ImageStore store(dir_);
   EXPECT_FALSE(store.exists(kId, "png"));
