@@ -325,6 +325,62 @@ TEST(TaskQueue, AckManyAcknowledgesEachEntryOnceInOneCall) {
   EXPECT_EQ(d.pending, 0);
 }
 
+// What KEDA's redis-streams triggers read (deploy/k8s/base/18-worker-scaledobject.yaml):
+// lagCount reads XINFO GROUPS "lag", streamLength reads XLEN. Workers delete an
+// entry when they acknowledge it, in the order renders finish; once the last
+// delivered entry is deleted while an older one is still rendering, Redis
+// cannot count the lag and answers NULL, which KEDA reads as 0. XLEN stays
+// exact (the stream holds only unfinished entries), so the streamLength
+// trigger sees the backlog grow then.
+TEST(TaskQueue, TheBacklogTheScalerReadsRisesWhenAcknowledgedEntriesAreDeleted) {
+  const QueueOptions q = unique_queue();
+  TaskQueue queue(options(), q);
+  RedisConnection c(options());
+  const auto group_lag = [&]() -> std::optional<long long> {
+    const RedisReply groups = c.command({"XINFO", "GROUPS", q.stream});
+    for (const RedisReply& g : groups.elements)
+      for (std::size_t i = 0; i + 1 < g.elements.size(); i += 2)
+        if (g.elements[i].str == "lag")
+          return g.elements[i + 1].type == RedisReply::Type::integer ? std::optional(g.elements[i + 1].integer)
+                                                                      : std::nullopt;
+    return std::nullopt;
+  };
+  const auto stream_length = [&] { return c.command({"XLEN", q.stream}).integer; };
+  const auto task = [](int i) {
+    char id[40];
+    std::snprintf(id, sizeof id, "0b9e7c2a-3a53-4c9b-9a43-1f6c2d6f%04x", i);
+    return std::string(id);
+  };
+
+  queue.enqueue_many({task(1), task(2)});
+  const auto batch = queue.read("w1", 10, 100ms);
+  ASSERT_EQ(batch.size(), 2u);
+  EXPECT_EQ(group_lag(), 0);
+  // The second render finishes first; the first is still rendering.
+  ASSERT_EQ(queue.ack_many({batch[1].id}), std::vector<bool>{true});
+  long long before = stream_length();
+  EXPECT_EQ(before, 1);
+  for (int i = 3; i < 3 + 40; ++i) {
+    queue.enqueue(task(i));
+    const long long now = stream_length();
+    EXPECT_EQ(now, before + 1) << "XLEN counts every queued task";
+    before = now;
+    EXPECT_EQ(group_lag(), std::nullopt)
+        << "Redis counts the lag here now: a lagCount trigger alone would see this backlog";
+  }
+  EXPECT_EQ(stream_length(), 41);  // 40 queued + 1 rendering
+  EXPECT_EQ(queue.depth().undelivered, 40);  // what /metrics reports is exact too
+
+  // Draining: XLEN falls with each finished task and ends at 0.
+  ASSERT_EQ(queue.ack_many({batch[0].id}), std::vector<bool>{true});
+  const auto rest = queue.read("w1", 100, 100ms);
+  ASSERT_EQ(rest.size(), 40u);
+  std::vector<std::string> ids;
+  for (const auto& e : rest) ids.push_back(e.id);
+  queue.ack_many(ids);
+  EXPECT_EQ(stream_length(), 0);
+}
+
 TEST(RenderLeases, ManyAtOnceRespectOtherWorkersLeases) {
   const std::string prefix = testing::unique_name("leases") + ":";
   RenderLeases leases(options(), prefix);

@@ -234,6 +234,10 @@ export function checkPolicy(objects, profile) {
       const triggers = o.spec.triggers || [];
       const lag = triggers.find((t) => t.type === "redis-streams" && t.metadata && t.metadata.lagCount !== undefined);
       if (!lag) out.push(`${id(o)}: needs a redis-streams trigger with lagCount`);
+      // Redis answers lag NULL (KEDA reads 0) once acknowledged entries are
+      // deleted out of order; XLEN still counts every unfinished task.
+      const length = triggers.find((t) => t.type === "redis-streams" && t.metadata && t.metadata.streamLength !== undefined);
+      if (!length) out.push(`${id(o)}: needs a redis-streams trigger with streamLength (the lag can be NULL)`);
       for (const t of triggers) {
         if (t.type !== "redis-streams") {
           out.push(`${id(o)}: trigger type ${t.type} is not redis-streams`);
@@ -241,7 +245,11 @@ export function checkPolicy(objects, profile) {
         }
         const m = t.metadata || {};
         if (m.stream !== "fractal:tasks") out.push(`${id(o)}: trigger stream must be fractal:tasks (is ${m.stream})`);
-        if (m.consumerGroup !== "renderers") out.push(`${id(o)}: trigger consumerGroup must be renderers (is ${m.consumerGroup})`);
+        if (m.streamLength !== undefined) {
+          if (m.consumerGroup !== undefined) out.push(`${id(o)}: a streamLength trigger must not name a consumerGroup (KEDA would read the pending entries)`);
+        } else if (m.consumerGroup !== "renderers") {
+          out.push(`${id(o)}: trigger consumerGroup must be renderers (is ${m.consumerGroup})`);
+        }
         if (!m.address && !m.host && !m.addressFromEnv && !m.hostFromEnv) out.push(`${id(o)}: trigger has no Redis address`);
         for (const [k, v] of Object.entries(m)) if (typeof v !== "string") out.push(`${id(o)}: trigger metadata ${k} must be a string`);
       }
