@@ -1,13 +1,21 @@
 // write_image: every format written and read back with OpenImageIO, atomic
 // replacement (no temp file left, nothing created on failure), format_from_path.
+#include <grp.h>
+#include <pwd.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <random>
+#include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <OpenImageIO/imageio.h>
@@ -300,16 +308,46 @@ TEST(ImageWriter, MissingDirectoryFailsAndCreatesNothing) {
   EXPECT_TRUE(dir.entries().empty());
 }
 
+// Runs `write` as an unprivileged user when the test runs as root (CI does:
+// root ignores directory permissions): in a forked child that drops to
+// `nobody` first; its exit status is write's verdict. As any other user it
+// just calls write.
+bool runs_unprivileged(const fs::path& owned_dir, const std::function<bool()>& write) {
+  if (::geteuid() != 0) return write();
+  const passwd* nobody = ::getpwnam("nobody");
+  if (nobody == nullptr) throw std::runtime_error("no user `nobody` to drop root privileges to");
+  for (const auto& p : {owned_dir, owned_dir / "locked"})
+    if (::chown(p.c_str(), nobody->pw_uid, nobody->pw_gid) != 0) throw std::runtime_error("chown " + p.string());
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0) ::_exit(3);
+    if (::geteuid() == 0) ::_exit(4);
+    ::_exit(write() ? 0 : 1);
+  }
+  int status = 0;
+  for (int waited_ms = 0; ::waitpid(child, &status, WNOHANG) == 0; waited_ms += 10) {
+    if (waited_ms > 60'000) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &status, 0);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 TEST(ImageWriter, UnwritableDirectoryFailsAndCreatesNothing) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
   ScratchDir dir;
   const fs::path locked = dir.path() / "locked";
   fs::create_directory(locked);
   fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
-  const auto r = write_image(rgb8_pattern(4, 4), ImageFormat::png, (locked / "out.png").string());
+  const bool failed_cleanly = runs_unprivileged(dir.path(), [&] {
+    const auto r = write_image(rgb8_pattern(4, 4), ImageFormat::png, (locked / "out.png").string());
+    return !r.ok && !r.error.empty() && r.bytes == 0;
+  });
   fs::permissions(locked, fs::perms::owner_all);
-  EXPECT_FALSE(r.ok);
-  EXPECT_FALSE(r.error.empty());
+  EXPECT_TRUE(failed_cleanly) << "the write into a read-only directory did not fail with an error"
+                              << (::geteuid() == 0 ? " (run as user nobody)" : "");
   EXPECT_TRUE(fs::is_empty(locked));
 }
 
