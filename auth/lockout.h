@@ -73,7 +73,8 @@ class InMemoryAttemptCounter final : public AttemptCounter {
 struct LoginGuardOptions {
   std::int64_t max_failures = 5;          // attempts verified per window
   std::chrono::seconds window{15 * 60};
-  std::string key_prefix = "fractal:auth:signin:";
+  // The service names it (storage/redis_keys.h: "fractal:auth:signin:").
+  std::string key_prefix;
 };
 
 struct LoginDecision {

@@ -8,12 +8,13 @@
 #include "auth/lockout.h"
 #include "auth/revocation.h"
 #include "storage/redis.h"
+#include "storage/redis_keys.h"
 
 namespace fractal::server {
 
 class RedisRevocationStore final : public auth::RevocationStore {
  public:
-  explicit RedisRevocationStore(storage::RedisKv& kv, std::string prefix = "fractal:auth:revoked:");
+  explicit RedisRevocationStore(storage::RedisKv& kv, std::string prefix = std::string(storage::keys::kRevokedPrefix));
   [[nodiscard]] bool is_revoked(std::string_view jti) override;
   void revoke(std::string_view jti, std::chrono::seconds ttl) override;
 

@@ -24,6 +24,7 @@
 #include "server/waiter_pool.h"
 #include "server/web_resource.h"
 #include "storage/migrations.h"
+#include "storage/redis_keys.h"
 
 namespace fractal::server {
 namespace {
@@ -260,9 +261,9 @@ Services::Services(const ServerOptions& o)
       revocations(auth_kv),
       attempts(auth_kv),
       authenticator(*o.signing_key, revocations, auth::AuthenticatorOptions{o.token_ttl, auth::kDefaultLeeway}),
-      login_guard(attempts),
+      login_guard(attempts, auth::LoginGuardOptions{.key_prefix = std::string(storage::keys::kSignInPrefix)}),
       bearer(authenticator),
-      tile_queue(redis_options(o), storage::TileQueueOptions{o.tile_prefix, "tile-renderers"}) {}
+      tile_queue(redis_options(o), storage::TileQueueOptions{o.tile_prefix, std::string(storage::keys::kTileGroup)}) {}
 
 struct Server::Impl {
   explicit Impl(ServerOptions o) : options(std::move(o)) {

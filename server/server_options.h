@@ -11,6 +11,7 @@
 
 #include "auth/secret.h"
 #include "storage/redis.h"
+#include "storage/redis_keys.h"
 
 namespace CLI {
 class App;
@@ -67,7 +68,7 @@ struct ServerOptions {
   std::chrono::milliseconds tile_timeout{10000};
   std::int64_t tile_cache_bytes = std::int64_t{1} << 30;
   int tile_max_in_flight = 64;
-  std::string tile_prefix = "fractal:tiles";  // Redis keys of the tile lane (storage/tile_queue.h)
+  std::string tile_prefix{storage::keys::kTilePrefix};  // Redis keys of the tile lane (storage/tile_queue.h)
   // Threads that hold requests waiting for a render (Reply::deferred) so the
   // HTTP threads never block: the most tile misses waiting at once, all users.
   int waiter_threads = 256;

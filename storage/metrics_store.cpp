@@ -1,12 +1,13 @@
 #include "storage/metrics_store.h"
+#include "storage/redis_keys.h"
 
 #include <cstdio>
 
 namespace fractal::storage {
 namespace {
 
-constexpr const char* kHash = "fractal:metrics";
-constexpr const char* kWorkers = "fractal:workers";
+const std::string kHash{keys::kMetricsHash};
+const std::string kWorkers{keys::kWorkersHash};
 constexpr std::int64_t kRateTtlSeconds = 120;
 
 std::int64_t unix_seconds() {
@@ -76,7 +77,7 @@ void MetricsStore::record_renders(const std::vector<RenderSample>& samples) {
     ++buckets[bucket_field("render", render_time_buckets(), r.render_seconds)];
   }
   const std::string n = std::to_string(samples.size());
-  const std::string rate_key = "fractal:rate:" + std::to_string(unix_seconds());
+  const std::string rate_key = std::string(keys::kRatePrefix) + std::to_string(unix_seconds());
   std::vector<std::vector<std::string>> cmds = {
       {"MULTI"},
       {"HINCRBY", kHash, "tasks_rendered", n},
@@ -172,7 +173,7 @@ RateSnapshot MetricsStore::rate(std::chrono::seconds window) {
   std::lock_guard lock(mutex_);
   // The current second is still filling: count the `window` full seconds before it.
   for (std::int64_t t = now - window.count(); t < now; ++t) {
-    const RedisReply r = conn_.command({"HMGET", "fractal:rate:" + std::to_string(t), "renders", "iterations"});
+    const RedisReply r = conn_.command({"HMGET", std::string(keys::kRatePrefix) + std::to_string(t), "renders", "iterations"});
     if (r.elements.size() == 2) {
       if (!r.elements[0].is_nil()) renders += std::strtod(r.elements[0].str.c_str(), nullptr);
       if (!r.elements[1].is_nil()) iterations += std::strtod(r.elements[1].str.c_str(), nullptr);

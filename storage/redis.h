@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "storage/errors.h"
+#include "storage/redis_keys.h"
 
 struct redisContext;  // hiredis, kept out of this header
 
@@ -99,9 +100,9 @@ class RedisConnection {
 };
 
 struct QueueOptions {
-  std::string stream = "fractal:tasks";
-  std::string group = "renderers";
-  std::string dead_stream = "fractal:tasks:dead";
+  std::string stream{keys::kTaskStream};
+  std::string group{keys::kTaskGroup};
+  std::string dead_stream{keys::kDeadStream};
   std::size_t dead_max_len = 10000;  // approximate cap of the dead-letter stream
 };
 

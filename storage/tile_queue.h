@@ -26,12 +26,13 @@
 
 #include "storage/metrics_store.h"
 #include "storage/redis.h"
+#include "storage/redis_keys.h"
 
 namespace fractal::storage {
 
 struct TileQueueOptions {
-  std::string prefix = "fractal:tiles";
-  std::string group = "tile-renderers";
+  std::string prefix{keys::kTilePrefix};
+  std::string group{keys::kTileGroup};
 };
 
 // One tile render as it travels through the stream.

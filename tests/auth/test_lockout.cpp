@@ -23,7 +23,7 @@ class Lockout : public ::testing::Test {
  protected:
   FakeClock clock;
   InMemoryAttemptCounter counter{clock.fn()};
-  LoginGuard guard{counter};
+  LoginGuard guard{counter, LoginGuardOptions{.key_prefix = "signin:"}};
 
   // One failed sign-in as the server does it: check, then (if admitted) fail.
   LoginDecision fail_once(std::string_view user) {
@@ -94,7 +94,7 @@ TEST_F(Lockout, UsernameIsCaseInsensitive) {
   fail_once("alicE");
   EXPECT_TRUE(guard.check("alice").locked);
   EXPECT_TRUE(guard.check("ALICE").locked);
-  EXPECT_EQ(guard.key_for("ALICE"), "fractal:auth:signin:alice");
+  EXPECT_EQ(guard.key_for("ALICE"), "signin:alice");
 }
 
 TEST_F(Lockout, SuccessBeforeLockoutResets) {
