@@ -63,13 +63,31 @@ void OutputStage::encode(const std::shared_ptr<WorkItem>& item, const std::share
     WriteOptions write_options;
     write_options.png_compression = ctx_.options.png_compression;
     write_options.atomic = false;  // a private temp name; settle() renames it into place
-    const WriteResult written = write_image(item->run.image, item->spec.format, temp.string(), write_options);
+    // A write the store refused (volume missing, read-only, full) is an
+    // outage like Postgres or Redis being down: wait for it with the task
+    // kept, never fail the task for it. Any other failed write fails the task.
+    // The probe re-creates a lost .partial directory, so a write that failed
+    // while the store was fine (or just came back) gets one more try.
+    const auto written = ctx_.retrying("write_image", item->task_id, [&] {
+      WriteResult w;
+      for (int attempt = 0; attempt < 2; ++attempt) {
+        w = write_image(item->run.image, item->spec.format, temp.string(), write_options);
+        if (w.ok) break;
+        remove_file(temp);
+        if (auto problem = ctx_.store.write_problem())
+          throw storage::StorageUnavailable("image store", *problem + " (" + w.error + ")");
+      }
+      return w;
+    });
     const auto encode_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
-    if (written.ok) {
-      encoded = Encoded{item, temp, extension, written.bytes, encode_ms};
+    if (!written) {  // stopping past the drain deadline while the store is unwritable
+      spdlog::warn("event=task_left_pending task={} entry={} reason=image_store_unavailable", item->task_id,
+                   item->entry.id);
+      finish_items({item}, false);
+    } else if (written->ok) {
+      encoded = Encoded{item, temp, extension, written->bytes, encode_ms};
     } else {
-      remove_file(temp);
-      fail(item, "could not write the image: " + written.error);
+      fail(item, "could not write the image: " + written->error);
     }
   } catch (const std::exception& e) {
     // Not an outage: leave the entry pending; it is taken over after the

@@ -108,6 +108,24 @@ std::size_t ImageStore::sweep_partial(std::chrono::seconds max_age) const {
   return removed;
 }
 
+std::optional<std::string> ImageStore::write_problem() const {
+  const fs::path dir = root_ / kPartialDir;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return "cannot create " + dir.string() + ": " + ec.message();
+  static std::atomic<unsigned> counter{0};
+  const fs::path probe = dir / (".probe-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)));
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return "cannot create a file in " + dir.string() + ": " + std::generic_category().message(errno);
+  const char byte = 0;
+  const bool wrote = ::write(fd, &byte, 1) == 1;
+  const int write_errno = errno;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  if (!wrote) return "cannot write in " + dir.string() + ": " + std::generic_category().message(write_errno);
+  return std::nullopt;
+}
+
 bool ImageStore::exists(std::string_view task_id, std::string_view extension) const {
   std::error_code ec;
   return fs::is_regular_file(path_for(task_id, extension), ec);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace fractal::storage {
@@ -38,6 +39,13 @@ class ImageStore {
   // Removes temp files under root/.partial older than max_age (writes a killed
   // worker left behind); returns how many went.
   std::size_t sweep_partial(std::chrono::seconds max_age) const;
+
+  // Whether a file can be created under root/.partial now (re-creating that
+  // directory if it went missing): nullopt when it can, else what failed
+  // (ENOENT, EACCES, EROFS, ENOSPC, EIO...). Tells a write that failed because
+  // of the store (an unmounted, read-only or full volume: wait for it) from
+  // one that failed because of what was written.
+  std::optional<std::string> write_problem() const;
 
   bool exists(std::string_view task_id, std::string_view extension) const;
   std::optional<std::uintmax_t> size(std::string_view task_id, std::string_view extension) const;

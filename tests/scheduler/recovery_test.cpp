@@ -5,6 +5,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <fstream>
+#include <thread>
+
 #include "tests/scheduler/scheduler_test_env.h"
 #include "tests/support/child_process.h"
 
@@ -261,6 +264,27 @@ TEST_F(SchedulerTest, WorkerRidesOutAPostgresOutage) {
   EXPECT_TRUE(wait_until([&] { return queue_->depth().length == 0; }, 5s));
   EXPECT_TRUE(worker_thread_alive(w));
   EXPECT_EQ(w.counters().tasks_rendered, 3);
+}
+
+TEST_F(SchedulerTest, WorkerWaitsOutAnUnwritableImageStoreWithoutFailingTheTask) {
+  // The store cannot take files (here: its temp directory is a plain file,
+  // which stops root too; in production an unmounted, read-only or full
+  // volume): the task must wait, not fail, and finish once the store is back.
+  Worker& w = start_worker(options("w1"));
+  const std::filesystem::path partial = data_dir_ / ".partial";
+  std::filesystem::remove_all(partial);
+  std::ofstream(partial) << "not a directory";
+  const std::string id = submit(small_params());
+  ASSERT_TRUE(wait_until([&] { return get(id).status == TaskStatus::running; }, 20s));
+  std::this_thread::sleep_for(1500ms);  // many write attempts
+  EXPECT_EQ(get(id).status, TaskStatus::running) << get(id).error.value_or("");
+  EXPECT_TRUE(worker_thread_alive(w));
+
+  std::filesystem::remove(partial);  // the volume is back
+  ASSERT_TRUE(wait_status(id, TaskStatus::done, 20s));
+  EXPECT_EQ(get(id).attempts, 1);
+  EXPECT_EQ(files_of(id).size(), 1u);
+  EXPECT_TRUE(std::filesystem::is_directory(partial));
 }
 
 TEST_F(SchedulerTest, SigtermHandsTheRenderBackAndExitsZero) {
