@@ -38,8 +38,9 @@ struct Reply {
   // Set by a handler whose answer needs a long wait (a tile render): the
   // dispatcher runs it on a waiter thread and sends what it returns (or the
   // error it throws), so the Pistache thread is free at once. It must not
-  // touch the request: copy what it needs.
-  std::function<Reply()> deferred;
+  // touch the request: copy what it needs. `client_gone` answers whether the
+  // client has closed its connection (an aborted fetch): a wait may end early.
+  std::function<Reply(const std::function<bool()>& client_gone)> deferred;
 };
 
 [[nodiscard]] Reply json_reply(int status, const nlohmann::json& body, HeaderList headers = {});

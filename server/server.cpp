@@ -118,8 +118,16 @@ class Dispatcher final : public RequestSink {
         waiters_.submit([this, deferred = std::move(reply.deferred), shared, started, route, method, head,
                          path = request.resource()]() mutable {
           Reply later;
+          // Pistache drops the peer when the client closes the connection.
+          const std::function<bool()> client_gone = [&shared] {
+            try {
+              return shared->peer() == nullptr;
+            } catch (...) {
+              return true;
+            }
+          };
           try {
-            later = deferred();
+            later = deferred(client_gone);
           } catch (...) {
             later = reply_for_current_exception();
           }

@@ -126,7 +126,10 @@ Reply TasksResource::add(RequestContext& ctx) {
   // at once and concurrent submissions really share one commit.
   auto pending = std::make_shared<std::future<storage::SubmissionResult>>(s_.submits.submit_async(std::move(submission)));
   Reply reply;
-  reply.deferred = [this, pending, batch, count, user_id = user.sub]() { return added(pending->get(), batch, count, user_id); };
+  // It answers even to a client that left: the submission commits either way.
+  reply.deferred = [this, pending, batch, count, user_id = user.sub](const std::function<bool()>&) {
+    return added(pending->get(), batch, count, user_id);
+  };
   return reply;
 }
 

@@ -101,14 +101,26 @@ Reply TilesResource::tile(RequestContext& ctx) {
     }
     // The wait runs on a waiter thread (Reply::deferred): HTTP threads never block.
     Reply r;
-    r.deferred = [this, q, user = user.sub, headers, request_id, started, leader = look.kind == storage::TileLookup::leader]() {
+    r.deferred = [this, q, user = user.sub, headers, request_id, started,
+                  leader = look.kind == storage::TileLookup::leader](const std::function<bool()>& client_gone) {
       TileOutcome outcome = TileOutcome::failed;
+      bool counted = true;  // the user's in-flight count is held
+      const auto left = [&] {
+        if (!counted) return;
+        counted = false;
+        end_user(user);
+      };
+      const auto finish = [&] {
+        left();
+        s_.tile_stats.observe(outcome, std::chrono::duration<double>(Clock::now() - started).count());
+      };
       try {
-        Reply answer = wait_for_render(*q, request_id, leader, started + s_.options.tile_timeout, headers, outcome);
-        finish_wait(user, outcome, started);
+        Reply answer = wait_for_render(*q, request_id, leader, started + s_.options.tile_timeout, headers, outcome,
+                                       client_gone, left);
+        finish();
         return answer;
       } catch (...) {
-        finish_wait(user, outcome, started);
+        finish();
         throw;
       }
     };
@@ -127,11 +139,6 @@ void TilesResource::end_user(const std::string& user) noexcept {
   }
 }
 
-void TilesResource::finish_wait(const std::string& user, TileOutcome outcome, Clock::time_point started) noexcept {
-  end_user(user);
-  s_.tile_stats.observe(outcome, std::chrono::duration<double>(Clock::now() - started).count());
-}
-
 Reply TilesResource::png_reply(std::string png, bool hit, HeaderList headers) {
   Reply r;
   r.status = 200;
@@ -144,7 +151,8 @@ Reply TilesResource::png_reply(std::string png, bool hit, HeaderList headers) {
 }
 
 Reply TilesResource::wait_for_render(const TileQuery& q, const std::string& request_id, bool leader,
-                                     Clock::time_point deadline, const HeaderList& headers, TileOutcome& outcome) {
+                                     Clock::time_point deadline, const HeaderList& headers, TileOutcome& outcome,
+                                     const std::function<bool()>& client_gone, const std::function<void()>& left) {
   const auto flight_ttl = s_.options.tile_timeout + std::chrono::milliseconds(1000);
   auto busy = [&]() {
     outcome = TileOutcome::busy;
@@ -175,8 +183,15 @@ Reply TilesResource::wait_for_render(const TileQuery& q, const std::string& requ
       std::optional<std::string> answer;
       try {
         s_.tile_queue.submit(t);
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-        answer = s_.tile_queue.wait_reply(request_id, std::max(left, std::chrono::milliseconds(1)));
+        // In slices, to notice a client that left; the render is still
+        // awaited then, so its tile lands in the cache for the next visit.
+        constexpr auto kSlice = std::chrono::milliseconds(200);
+        for (;;) {
+          const auto rest = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+          answer = s_.tile_queue.wait_reply(request_id, std::clamp(rest, std::chrono::milliseconds(1), kSlice));
+          if (answer || rest <= kSlice) break;
+          if (client_gone()) left();
+        }
       } catch (...) {
         try {
           s_.tile_queue.finish_flight(q.key, request_id, {}, 0);
@@ -201,6 +216,10 @@ Reply TilesResource::wait_for_render(const TileQuery& q, const std::string& requ
     }
     // Follower: another request renders this tile; its result lands in the cache.
     if (Clock::now() + poll >= deadline) throw busy();
+    if (client_gone()) {
+      left();
+      throw busy();  // written to nobody
+    }
     std::this_thread::sleep_for(poll);
     poll = std::min(poll * 3 / 2 + std::chrono::milliseconds(1), std::chrono::milliseconds(50));
     look = s_.tile_queue.lookup(q.key, request_id, flight_ttl);

@@ -32,10 +32,13 @@ class TilesResource {
   Reply tile(RequestContext& ctx);
   // The blocking part of a miss (run on a waiter thread): as single-flight
   // leader submit and wait for the reply, as follower poll the cache.
+  // When the client leaves (an aborted tile fetch while zooming), `left` is
+  // called once: the user's in-flight count is released at once. A follower
+  // stops waiting; a leader still waits for its render to cache it.
   Reply wait_for_render(const TileQuery& q, const std::string& request_id, bool leader, Clock::time_point deadline,
-                        const HeaderList& headers, TileOutcome& outcome);
+                        const HeaderList& headers, TileOutcome& outcome, const std::function<bool()>& client_gone,
+                        const std::function<void()>& left);
   void end_user(const std::string& user) noexcept;
-  void finish_wait(const std::string& user, TileOutcome outcome, Clock::time_point started) noexcept;
   static Reply png_reply(std::string png, bool hit, HeaderList headers);
 
   Services& s_;

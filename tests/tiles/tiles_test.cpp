@@ -583,6 +583,34 @@ TEST_F(TilesTest, TooManyInFlightForOneUser) {
   EXPECT_EQ(busy, 2);
 }
 
+TEST_F(TilesTest, AnAbortedTileFetchFreesItsPlaceAtOnce) {
+  // A browser aborts the fetches of tiles zoomed past (over HTTP/1.1: it
+  // closes the connection). Their places in the user's in-flight limit must
+  // come back then, not after the render timeout, or fast zooming meets 429s.
+  auto s = start_server([](ServerOptions& o) {
+    o.threads = 2;
+    o.tile_timeout = 8000ms;  // no worker runs: every miss would wait this long
+    o.tile_max_in_flight = 2;
+  });
+  const User u = new_user("ab");
+  const auto raw_get = [&](std::uint64_t x, std::chrono::milliseconds wait) {
+    return raw_exchange(s->port(),
+                        "GET " + tile_path(9, x, 7, "max_iter=61") + " HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " +
+                            u.token + "\r\n\r\n",
+                        wait);
+  };
+  // Two misses (the limit), abandoned after 300 ms without an answer.
+  auto a = std::async(std::launch::async, [&] { return raw_get(1, 300ms); });
+  auto b = std::async(std::launch::async, [&] { return raw_get(2, 300ms); });
+  EXPECT_EQ(a.get(), "");
+  EXPECT_EQ(b.get(), "");
+  std::this_thread::sleep_for(500ms);
+  // A third tile now waits for its render instead of being refused at once.
+  const std::string third = raw_get(3, 600ms);
+  EXPECT_EQ(third.find("429"), std::string::npos) << third.substr(0, 200);
+  EXPECT_EQ(third, "");
+}
+
 TEST_F(TilesTest, CacheStaysWithinItsByteBound) {
   constexpr std::int64_t kBound = 40'000;
   auto s = start_server([](ServerOptions& o) { o.tile_cache_bytes = kBound; });
