@@ -210,16 +210,19 @@ FRACTAL_HD inline const BlaEntry* find_bla(const BlaView& bla, int n, int k, int
     const int low = lowest_bit(static_cast<unsigned>(rel));
     if (low < top) top = low;
   }
-  for (int l = top; l >= 0; --l) {
-    const int m = rel >> l;
-    if (m >= bla.level_count[l] || k + (1 << l) > max_iter) continue;
-    const BlaEntry& e = bla.entries[bla.level_start[l] + m];
-    if (less(mag, e.r)) {
-      steps = 1 << l;
-      return &e;
-    }
+  // Valid levels at n form a prefix 0 .. L (radii only shrink with the level,
+  // steps only grow): climb from level 0 (valid, checked above) to the first
+  // invalid one. Fewer probes of the (large, cache-cold) table than scanning
+  // down from the top when L is small against top.
+  int l = 0;
+  while (l < top) {
+    const int m = rel >> (l + 1);
+    if (m >= bla.level_count[l + 1] || k + (2 << l) > max_iter) break;
+    if (!less(mag, bla.entries[bla.level_start[l + 1] + m].r)) break;
+    ++l;
   }
-  return nullptr;
+  steps = 1 << l;
+  return &bla.entries[bla.level_start[l] + (rel >> l)];
 }
 
 // The sample ends at iteration k when |z_k|^2 > 4 (count k) or k = max_iter;
@@ -250,14 +253,18 @@ FRACTAL_HD inline bool iterate_narrow(const OrbitView& ref, const BlaView& bla, 
     const double r2 = zr * zr + zi * zi;
     if (settled(out, r2, k, max_iter)) return true;
     // |z| < |dz| cannot happen while |dz| < 2^-900 unless the reference is at 0
-    // itself (Z_0 of a Mandelbrot reference): nothing to rebase.
-    if (n + 1 >= ref.length) {  // reference ended (it escaped): dz is tiny, rebase keeps it exact
+    // itself: Z_0 of a Mandelbrot reference, or a periodic reference (a
+    // minibrot's nucleus) back at 0 after each period. There the reference is
+    // restarted from 0 (exact: z = Z_n + dz either way), so that BLA steps
+    // stay aligned with the period instead of straddling it.
+    const bool at_end = n + 1 >= ref.length;
+    if (at_end || (n > 0 && ref.re[n] == 0 && ref.im[n] == 0)) {  // at the end (it escaped) dz is tiny, rebase keeps it exact
       dz = add(CExp{ref.re[n], ref.im[n], 0}, dz);
       dz = add(dz, CExp{-ref.re[0], -ref.im[0], 0});
       dz = normalized(dz.re, dz.im, dz.e);
       n = 0;
       ++out.rebases;
-      if (ref.escaped) out.exhausted = true;
+      if (at_end && ref.escaped) out.exhausted = true;
     }
     int steps = 0;
     if (const BlaEntry* e = find_bla(bla, n, k, max_iter, magnitude(dz), steps)) {
@@ -281,7 +288,9 @@ FRACTAL_HD inline bool iterate_narrow(const OrbitView& ref, const BlaView& bla, 
 // minibrot's nucleus the reference passes (numerically) through 0 once a
 // period, and there dz_{n+1} = dz^2 + dc, both far below double's range at
 // depth: plain double would round the pixel onto the reference for good.
-inline constexpr double kNarrowBelow = 0x1p-900;
+// Above it, terms that underflow to subnormals or 0 (dc at 1e-1000, dz^2)
+// are below 2^-1074, under 2^-64 of dz, like BLA's own truncation.
+inline constexpr double kNarrowBelow = 0x1p-1010;
 
 enum class Wide { go_on, settled, narrow };
 
@@ -298,8 +307,10 @@ FRACTAL_HD inline Wide iterate_wide_once(const OrbitView& ref, const BlaView& bl
   const double r2 = zr * zr + zi * zi;
   if (settled(out, r2, k, max_iter)) return Wide::settled;
   const bool at_end = n + 1 >= ref.length;
-  if (at_end || r2 < dr * dr + di * di) {
-    // Rebase: the orbit is closer to 0 than to the reference (or the reference ended).
+  if (at_end || r2 < dr * dr + di * di || (n > 0 && zr == dr && zi == di)) {
+    // Rebase: the orbit is closer to 0 than to the reference, or the reference
+    // ended, or it is negligible against dz (z rounds to dz: a periodic
+    // reference near 0 after a period, as in iterate_narrow).
     if (at_end && ref.escaped) out.exhausted = true;
     dr = zr - ref.re[0];
     di = zi - ref.im[0];
@@ -312,10 +323,10 @@ FRACTAL_HD inline Wide iterate_wide_once(const OrbitView& ref, const BlaView& bl
     int steps = 0;
     if (const BlaEntry* e = find_bla(bla, n, k, max_iter, magnitude(normalized(dr, di, 0)), steps)) {
       bool low = false;  // the result is below kNarrowBelow: back to phase 1 with it in CExp
-      if (e->a.e > -960 && e->a.e < 960 && e->b.e > -960 && e->b.e < 960 && (dc.e > -960 || (dc.re == 0 && dc.im == 0))) {
-        // A, B and dc in double's range (views down to ~1e-290): A dz + B dc
+      if (e->a.e > -960 && e->a.e < 960 && e->b.e > -960 && e->b.e < 960 && (dc.e > -1010 || (dc.re == 0 && dc.im == 0))) {
+        // A, B and dc in double's range (views down to ~1e-300): A dz + B dc
         // in plain double, the same roundings as the CExp form up to
-        // subnormal intermediates (|A dz| and |B dc| are ~|dz| here).
+        // subnormal intermediates, below 2^-64 of a result above kNarrowBelow.
         const double fa = pow2(e->a.e), fb = pow2(e->b.e);
         const double ar = e->a.re * fa, ai = e->a.im * fa, br = e->b.re * fb, bi = e->b.im * fb;
         const double nr = (ar * dr - ai * di) + (br * dcr - bi * dci);
