@@ -57,12 +57,6 @@ void add_scaled(Mpfr& x, double a, int e) {
   mpfr_add(x.get(), x.get(), t.get(), MPFR_RNDN);
 }
 
-// BLA steps may drop dz^2 while it stays below 2^kBlaEpsilonLog2 of the linear term.
-// 2^-53 (double's own rounding) is not enough next to a minibrot: pixels that
-// pass close to 0 once a period amplify the dropped term, and 4-6 % of the
-// counts of the spike views (tests/kernels/test_deep.cpp) came out wrong;
-// 2^-64 matches the MPFR reference there (and costs 1-3 points of skip ratio at c = i).
-constexpr int kBlaEpsilonLog2 = -64;
 
 struct BlaTable {
   bool julia = false;

@@ -161,6 +161,18 @@ FRACTAL_HD inline CExp mul(const CExp& a, const CExp& b) {
   return normalized(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re, a.e + b.e);
 }
 
+// BLA steps may drop dz^2 while it stays below 2^kBlaEpsilonLog2 of the linear term.
+// 2^-53 (double's own rounding) is not enough next to a minibrot: pixels that
+// pass close to 0 once a period amplify the dropped term, and 4-6 % of the
+// counts of the spike views (tests/kernels/test_deep.cpp) came out wrong;
+// 2^-64 matches the MPFR reference there (and costs 1-3 points of skip ratio at c = i).
+inline constexpr int kBlaEpsilonLog2 = -64;
+// Every valid radius is eps |2 Z| <= 2^-62 (|Z| <= 2 where an entry exists),
+// so a probe can only succeed where |dr| + |di| < sqrt(2) 2^-62 < 2^-61: the
+// cheap test before a probe in phase 2 (iterate_wide_once, sample_lanes.h).
+inline constexpr double kBlaProbeBelow = 0x1p-61;
+static_assert(kBlaEpsilonLog2 == -64, "kBlaProbeBelow is 2^(kBlaEpsilonLog2 + 3)");
+
 // Bilinear approximation (BLA): while |dz| is tiny against |Z_n|, the step is
 // linear, dz_{n+1} = A dz_n + B dc with A = 2 Z_n, B = 1 (Julia: 0), and l such
 // steps compose into one: A = A_y A_x, B = A_y B_x + B_y. Entry (level l, index
@@ -317,9 +329,9 @@ FRACTAL_HD inline Wide iterate_wide_once(const OrbitView& ref, const BlaView& bl
     n = 0;
     ++out.rebases;
   }
-  // A BLA step only where dz is tiny against Z (every valid radius is below
-  // eps |2 Z| <= 2^-50): a cheap test first. No squares here: at 1e-200 they underflow to 0.
-  if (bla.levels > 0 && fabs(dr) + fabs(di) < 0x1p-50) {
+  // A BLA step only where dz is tiny against Z (kBlaProbeBelow): a cheap
+  // test first. No squares here: at 1e-200 they underflow to 0.
+  if (bla.levels > 0 && fabs(dr) + fabs(di) < kBlaProbeBelow) {
     int steps = 0;
     if (const BlaEntry* e = find_bla(bla, n, k, max_iter, magnitude(normalized(dr, di, 0)), steps)) {
       bool low = false;  // the result is below kNarrowBelow: back to phase 1 with it in CExp

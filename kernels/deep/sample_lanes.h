@@ -91,7 +91,7 @@ void iterate_samples_interleaved(const SamplePass& p, std::size_t first, std::si
       // What iterate_wide_once would do besides the plain step: settle, rebase
       // (or reach the reference's end), probe BLA. Same expressions as there.
       const bool other = !(r2 <= 4 && k[l] < max_iter) || nl + 1 >= length || r2 < x * x + y * y ||
-                         (nl > 0 && zr == x && zi == y) || (probes && std::fabs(x) + std::fabs(y) < 0x1p-50);
+                         (nl > 0 && zr == x && zi == y) || (probes && std::fabs(x) + std::fabs(y) < kBlaProbeBelow);
       if (!other) [[likely]] {
         const double tr = 2 * Zr + x, ti = 2 * Zi + y;
         const double nr = tr * x - ti * y + dcr[l];
