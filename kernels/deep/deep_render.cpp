@@ -15,7 +15,6 @@
 
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/deep/perturbation.h"
-#include "kernels/deep/sample_lanes.h"
 
 namespace fractal::deep {
 namespace {
@@ -296,13 +295,15 @@ class CpuSampleRunner final : public SampleRunner {
         const std::size_t first = next.fetch_add(chunk);
         if (first >= pass.count) break;
         const std::size_t last = std::min(pass.count, first + chunk);
-        iterate_samples_interleaved(pass, first, last, [&](std::uint32_t idx, const PixelResult& p) {
+        for (std::size_t q = first; q < last; ++q) {
+          const std::uint32_t idx = sample_index(pass, q);
+          const PixelResult p = iterate_sample(pass, idx);
           band.counts[idx] = p.count;
           if (band.mag2) band.mag2[idx] = p.mag2;
           my_rebases += p.rebases;
           if (!p.exhausted) my_skipped += p.skipped;
           if (p.exhausted) mine.push_back(idx);
-        });
+        }
         if (count_progress && band.progress) band.progress->fetch_add(last - first);
       }
       std::lock_guard lock(merge);

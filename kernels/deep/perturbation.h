@@ -169,7 +169,7 @@ FRACTAL_HD inline CExp mul(const CExp& a, const CExp& b) {
 inline constexpr int kBlaEpsilonLog2 = -64;
 // Every valid radius is eps |2 Z| <= 2^-62 (|Z| <= 2 where an entry exists),
 // so a probe can only succeed where |dr| + |di| < sqrt(2) 2^-62 < 2^-61: the
-// cheap test before a probe in phase 2 (iterate_wide_once, sample_lanes.h).
+// cheap test before a probe in phase 2 (iterate_wide_once).
 inline constexpr double kBlaProbeBelow = 0x1p-61;
 static_assert(kBlaEpsilonLog2 == -64, "kBlaProbeBelow is 2^(kBlaEpsilonLog2 + 3)");
 
@@ -380,9 +380,7 @@ FRACTAL_HD inline Wide iterate_wide_once(const OrbitView& ref, const BlaView& bl
 }
 
 // Iterates one pixel. dz0: the pixel's z_0 minus Z_0 (Mandelbrot: 0); dc: the
-// pixel's c minus the reference's c (Julia: 0). The CPU runner interleaves
-// several samples (kernels/deep/sample_lanes.h) with the same two pieces and
-// the same arithmetic, so its results equal this function's bit for bit.
+// pixel's c minus the reference's c (Julia: 0).
 FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, const BlaView& bla, CExp dz0, CExp dc, int max_iter) {
   PixelResult out;
   double dr = 0, di = 0;
