@@ -14,8 +14,10 @@
 //
 // Number types: while |dz| is below double's range (views deeper than ~1e-290)
 // dz and dc are kept as a mantissa pair with a shared binary exponent (CExp);
-// once |dz| is in double's range the rest of the orbit runs in plain double (dc,
-// ~2^-900 smaller than dz then, no longer changes a rounded double).
+// once |dz| is in double's range the orbit runs in plain double (dc, ~2^-900
+// smaller than dz then, no longer changes a rounded double), and goes back to
+// CExp if a step takes dz below kNarrowBelow: next to a minibrot's nucleus the
+// reference passes through 0 once a period, where dz' = dz^2 + dc.
 //
 // One header for host and device (FRACTAL_HD): the CPU renderer runs it per
 // sample on a thread pool, the CUDA backend per lane in its deep kernel
