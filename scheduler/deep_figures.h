@@ -26,6 +26,7 @@ namespace fractal::scheduler {
       {"pixel_ms", rounded(d.pixel_seconds * 1000.0, 1e3)},   // perturbation of every sample
       {"bla_skip_ratio", rounded(deep_bla_skip_ratio(d), 1e6)},  // share of iterations done by BLA steps
       {"rebases", d.rebases},                    // summed over samples
+      {"runner", d.runner},                      // where the samples ran: "cpu" or "cuda:<device>"
   };
 }
 

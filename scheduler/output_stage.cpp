@@ -28,9 +28,9 @@ void log_deep(const WorkItem& item) {
   const deep::DeepStats& d = item.run.deep;
   spdlog::info(
       "event=deep_render task={} reference_length={} references={} orbit_cache_hits={} orbit_ms={:.1f} "
-      "pixel_ms={:.1f} bla_skip_ratio={:.4f} rebases={} exhausted_left={}",
+      "pixel_ms={:.1f} bla_skip_ratio={:.4f} rebases={} exhausted_left={} runner={}",
       item.task_id, d.reference_length, d.references, d.orbit_cache_hits, d.orbit_seconds * 1000,
-      d.pixel_seconds * 1000, deep_bla_skip_ratio(d), d.rebases, d.exhausted_left);
+      d.pixel_seconds * 1000, deep_bla_skip_ratio(d), d.rebases, d.exhausted_left, d.runner);
 }
 
 }  // namespace

@@ -56,8 +56,6 @@ void add_scaled(Mpfr& x, double a, int e) {
   mpfr_add(x.get(), x.get(), t.get(), MPFR_RNDN);
 }
 
-// BLA steps may drop dz^2 while it stays below 2^kBlaEpsilonLog2 of the linear term.
-constexpr int kBlaEpsilonLog2 = -53;
 
 struct BlaTable {
   bool julia = false;

@@ -14,8 +14,10 @@
 //
 // Number types: while |dz| is below double's range (views deeper than ~1e-290)
 // dz and dc are kept as a mantissa pair with a shared binary exponent (CExp);
-// once |dz| is in double's range the rest of the orbit runs in plain double (dc,
-// ~2^-900 smaller than dz then, no longer changes a rounded double).
+// once |dz| is in double's range the orbit runs in plain double (dc, ~2^-900
+// smaller than dz then, no longer changes a rounded double), and goes back to
+// CExp if a step takes dz below kNarrowBelow: next to a minibrot's nucleus the
+// reference passes through 0 once a period, where dz' = dz^2 + dc.
 //
 // One header for host and device (FRACTAL_HD): the CPU renderer runs it per
 // sample on a thread pool, the CUDA backend per lane in its deep kernel
@@ -86,7 +88,8 @@ FRACTAL_HD inline int exponent_of(double x) {
 }
 
 FRACTAL_HD inline CExp normalized(double re, double im, int e) {
-  const double m = fmax(fabs(re), fabs(im));
+  const double ar = fabs(re), ai = fabs(im);
+  const double m = ar > ai ? ar : ai;  // not fmax: on the host that is a libm call (the operands are never NaN)
   if (m == 0) return CExp{0, 0, 0};
   const int shift = exponent_of(m);
   if (shift > -1000 && shift < 1000) {
@@ -107,8 +110,17 @@ FRACTAL_HD inline CExp add(const CExp& a, const CExp& b) {
   return normalized(a.re * f + b.re, a.im * f + b.im, b.e);
 }
 
+FRACTAL_HD inline CExp mul(const CExp& a, const CExp& b);
+
 // (2 Z + dz) dz + dc with Z a plain double complex.
 FRACTAL_HD inline CExp step(double zr, double zi, const CExp& dz, const CExp& dc) {
+  if (fabs(zr) < 0x1p-900 && fabs(zi) < 0x1p-900) {
+    // The reference at (or, in double, rounded to) 0: a periodic reference at
+    // its period, the nucleus of a minibrot. There dz^2 is most of the step and
+    // can be far below double's range, so 2 Z + dz stays in CExp (the
+    // expression below would drop dz, leaving dz_{n+1} = dc).
+    return add(mul(add(normalized(2 * zr, 2 * zi, 0), dz), dz), dc);
+  }
   // 2 Z + dz: dz is far below Z's ulp unless its exponent is near 0.
   const double f = pow2(dz.e);
   const double tr = 2 * zr + dz.re * f, ti = 2 * zi + dz.im * f;
@@ -151,6 +163,18 @@ FRACTAL_HD inline CExp mul(const CExp& a, const CExp& b) {
   return normalized(a.re * b.re - a.im * b.im, a.re * b.im + a.im * b.re, a.e + b.e);
 }
 
+// BLA steps may drop dz^2 while it stays below 2^kBlaEpsilonLog2 of the linear term.
+// 2^-53 (double's own rounding) is not enough next to a minibrot: pixels that
+// pass close to 0 once a period amplify the dropped term, and 4-6 % of the
+// counts of the spike views (tests/kernels/test_deep.cpp) came out wrong;
+// 2^-64 matches the MPFR reference there (and costs 1-3 points of skip ratio at c = i).
+inline constexpr int kBlaEpsilonLog2 = -64;
+// Every valid radius is eps |2 Z| <= 2^-62 (|Z| <= 2 where an entry exists),
+// so a probe can only succeed where |dr| + |di| < sqrt(2) 2^-62 < 2^-61: the
+// cheap test before a probe in phase 2 (iterate_wide_once).
+inline constexpr double kBlaProbeBelow = 0x1p-61;
+static_assert(kBlaEpsilonLog2 == -64, "kBlaProbeBelow is 2^(kBlaEpsilonLog2 + 3)");
+
 // Bilinear approximation (BLA): while |dz| is tiny against |Z_n|, the step is
 // linear, dz_{n+1} = A dz_n + B dc with A = 2 Z_n, B = 1 (Julia: 0), and l such
 // steps compose into one: A = A_y A_x, B = A_y B_x + B_y. Entry (level l, index
@@ -191,21 +215,28 @@ struct PixelResult {
 FRACTAL_HD inline const BlaEntry* find_bla(const BlaView& bla, int n, int k, int max_iter, const FExp& mag, int& steps) {
   if (bla.levels == 0 || n < bla.origin) return nullptr;
   const int rel = n - bla.origin;
+  // Level 0 first: an entry of any level starting at n exists only where level
+  // 0's does, needs k + 1 <= max_iter too, and its radius is at most level 0's
+  // (a merge takes the min with its first half's). A failed probe ends here.
+  if (rel >= bla.level_count[0] || k + 1 > max_iter || !less(mag, bla.entries[bla.level_start[0] + rel].r)) return nullptr;
   int top = bla.levels - 1;  // the highest level whose entries start at n
   if (rel != 0) {
     const int low = lowest_bit(static_cast<unsigned>(rel));
     if (low < top) top = low;
   }
-  for (int l = top; l >= 0; --l) {
-    const int m = rel >> l;
-    if (m >= bla.level_count[l] || k + (1 << l) > max_iter) continue;
-    const BlaEntry& e = bla.entries[bla.level_start[l] + m];
-    if (less(mag, e.r)) {
-      steps = 1 << l;
-      return &e;
-    }
+  // Valid levels at n form a prefix 0 .. L (radii only shrink with the level,
+  // steps only grow): climb from level 0 (valid, checked above) to the first
+  // invalid one. Fewer probes of the (large, cache-cold) table than scanning
+  // down from the top when L is small against top.
+  int l = 0;
+  while (l < top) {
+    const int m = rel >> (l + 1);
+    if (m >= bla.level_count[l + 1] || k + (2 << l) > max_iter) break;
+    if (!less(mag, bla.entries[bla.level_start[l + 1] + m].r)) break;
+    ++l;
   }
-  return nullptr;
+  steps = 1 << l;
+  return &bla.entries[bla.level_start[l] + (rel >> l)];
 }
 
 // The sample ends at iteration k when |z_k|^2 > 4 (count k) or k = max_iter;
@@ -220,14 +251,13 @@ FRACTAL_HD inline bool settled(PixelResult& out, double r2, int k, int max_iter)
 // Below this binary exponent dz stays in CExp; at or above it, double.
 inline constexpr int kDoubleFrom = -900;
 
-// Iterates one pixel. dz0: the pixel's z_0 minus Z_0 (Mandelbrot: 0); dc: the
-// pixel's c minus the reference's c (Julia: 0).
-FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, const BlaView& bla, CExp dz0, CExp dc, int max_iter) {
-  PixelResult out;
-  const double dcr = to_double_re(dc), dci = to_double_im(dc);
-  int n = 0;
-  int k = 0;
-  // Phase 1: dz below double's range.
+// Phase 1 of a sample (dz below double's range, in CExp) from reference index
+// n and iteration k, until it settles (returns true: `out` holds the result)
+// or dz enters double's range (returns false with dr, di, n, k set for phase
+// 2). dz0: dz at (n, k); at the start, the pixel's z_0 minus Z_0 (Mandelbrot:
+// 0). dc: the pixel's c minus the reference's c (Julia: 0).
+FRACTAL_HD inline bool iterate_narrow(const OrbitView& ref, const BlaView& bla, CExp dz0, const CExp& dc, int max_iter,
+                                      PixelResult& out, double& dr, double& di, int& n, int& k) {
   CExp dz = dz0;
   // (A zero CExp has exponent 0: a Mandelbrot pixel starts at dz = 0, and its size comes from dc.)
   const bool dz_zero = dz.re == 0 && dz.im == 0;
@@ -235,16 +265,20 @@ FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, const BlaView& bla, 
   while (!wide) {
     const double zr = ref.re[n] + to_double_re(dz), zi = ref.im[n] + to_double_im(dz);
     const double r2 = zr * zr + zi * zi;
-    if (settled(out, r2, k, max_iter)) return out;
+    if (settled(out, r2, k, max_iter)) return true;
     // |z| < |dz| cannot happen while |dz| < 2^-900 unless the reference is at 0
-    // itself (Z_0 of a Mandelbrot reference): nothing to rebase.
-    if (n + 1 >= ref.length) {  // reference ended (it escaped): dz is tiny, rebase keeps it exact
+    // itself: Z_0 of a Mandelbrot reference, or a periodic reference (a
+    // minibrot's nucleus) back at 0 after each period. There the reference is
+    // restarted from 0 (exact: z = Z_n + dz either way), so that BLA steps
+    // stay aligned with the period instead of straddling it.
+    const bool at_end = n + 1 >= ref.length;
+    if (at_end || (n > 0 && ref.re[n] == 0 && ref.im[n] == 0)) {  // at the end (it escaped) dz is tiny, rebase keeps it exact
       dz = add(CExp{ref.re[n], ref.im[n], 0}, dz);
       dz = add(dz, CExp{-ref.re[0], -ref.im[0], 0});
       dz = normalized(dz.re, dz.im, dz.e);
       n = 0;
       ++out.rebases;
-      if (ref.escaped) out.exhausted = true;
+      if (at_end && ref.escaped) out.exhausted = true;
     }
     int steps = 0;
     if (const BlaEntry* e = find_bla(bla, n, k, max_iter, magnitude(dz), steps)) {
@@ -259,44 +293,108 @@ FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, const BlaView& bla, 
     }
     wide = dz.e >= kDoubleFrom && !(dz.re == 0 && dz.im == 0);
   }
-  // Phase 2: plain double.
-  double dr = to_double_re(dz), di = to_double_im(dz);
-  for (;;) {
-    const double Zr = ref.re[n], Zi = ref.im[n];
-    const double zr = Zr + dr, zi = Zi + di;
-    const double r2 = zr * zr + zi * zi;
-    if (settled(out, r2, k, max_iter)) return out;
-    const bool at_end = n + 1 >= ref.length;
-    if (at_end || r2 < dr * dr + di * di) {
-      // Rebase: the orbit is closer to 0 than to the reference (or the reference ended).
-      if (at_end && ref.escaped) out.exhausted = true;
-      dr = zr - ref.re[0];
-      di = zi - ref.im[0];
-      n = 0;
-      ++out.rebases;
-    }
-    // A BLA step only where dz is tiny against Z (every valid radius is below
-    // eps |2 Z| <= 2^-50): a cheap test first. No squares here: at 1e-200 they underflow to 0.
-    if (bla.levels > 0 && fabs(dr) + fabs(di) < 0x1p-50) {
-      int steps = 0;
-      if (const BlaEntry* e = find_bla(bla, n, k, max_iter, magnitude(normalized(dr, di, 0)), steps)) {
-        const CExp d = add(mul(e->a, normalized(dr, di, 0)), mul(e->b, dc));
-        dr = to_double_re(d);
-        di = to_double_im(d);
-        n += steps;
-        k += steps;
-        out.skipped += static_cast<std::uint32_t>(steps);
-        continue;
+  dr = to_double_re(dz);
+  di = to_double_im(dz);
+  return false;
+}
+
+// Below this |dr| + |di| phase 2 hands dz back to phase 1: next to a
+// minibrot's nucleus the reference passes (numerically) through 0 once a
+// period, and there dz_{n+1} = dz^2 + dc, both far below double's range at
+// depth: plain double would round the pixel onto the reference for good.
+// Above it, terms that underflow to subnormals or 0 (dc at 1e-1000, dz^2)
+// are below 2^-1074, under 2^-64 of dz, like BLA's own truncation.
+inline constexpr double kNarrowBelow = 0x1p-1010;
+
+enum class Wide { go_on, settled, narrow };
+
+// One iteration of phase 2 (dz in plain double): a plain perturbation step or
+// a BLA step (go_on), the end of the sample (settled: `out` holds the
+// result), or a step whose dz fell below double's comfortable range (narrow:
+// `back` holds that dz in CExp, n and k are advanced; continue in phase 1).
+// dcr, dci: dc as doubles.
+FRACTAL_HD inline Wide iterate_wide_once(const OrbitView& ref, const BlaView& bla, const CExp& dc, double dcr, double dci,
+                                         int max_iter, PixelResult& out, double& dr, double& di, int& n, int& k,
+                                         CExp& back) {
+  const double Zr = ref.re[n], Zi = ref.im[n];
+  const double zr = Zr + dr, zi = Zi + di;
+  const double r2 = zr * zr + zi * zi;
+  if (settled(out, r2, k, max_iter)) return Wide::settled;
+  const bool at_end = n + 1 >= ref.length;
+  if (at_end || r2 < dr * dr + di * di || (n > 0 && zr == dr && zi == di)) {
+    // Rebase: the orbit is closer to 0 than to the reference, or the reference
+    // ended, or it is negligible against dz (z rounds to dz: a periodic
+    // reference near 0 after a period, as in iterate_narrow).
+    if (at_end && ref.escaped) out.exhausted = true;
+    dr = zr - ref.re[0];
+    di = zi - ref.im[0];
+    n = 0;
+    ++out.rebases;
+  }
+  // A BLA step only where dz is tiny against Z (kBlaProbeBelow): a cheap
+  // test first. No squares here: at 1e-200 they underflow to 0.
+  if (bla.levels > 0 && fabs(dr) + fabs(di) < kBlaProbeBelow) {
+    int steps = 0;
+    if (const BlaEntry* e = find_bla(bla, n, k, max_iter, magnitude(normalized(dr, di, 0)), steps)) {
+      bool low = false;  // the result is below kNarrowBelow: back to phase 1 with it in CExp
+      if (e->a.e > -960 && e->a.e < 960 && e->b.e > -960 && e->b.e < 960 && (dc.e > -1010 || (dc.re == 0 && dc.im == 0))) {
+        // A, B and dc in double's range (views down to ~1e-300): A dz + B dc
+        // in plain double, the same roundings as the CExp form up to
+        // subnormal intermediates, below 2^-64 of a result above kNarrowBelow.
+        const double fa = pow2(e->a.e), fb = pow2(e->b.e);
+        const double ar = e->a.re * fa, ai = e->a.im * fa, br = e->b.re * fb, bi = e->b.im * fb;
+        const double nr = (ar * dr - ai * di) + (br * dcr - bi * dci);
+        const double ni = (ar * di + ai * dr) + (br * dci + bi * dcr);
+        low = fabs(nr) + fabs(ni) < kNarrowBelow;
+        if (low) {
+          back = add(mul(e->a, normalized(dr, di, 0)), mul(e->b, dc));
+        } else {
+          dr = nr;
+          di = ni;
+        }
+      } else {
+        back = add(mul(e->a, normalized(dr, di, 0)), mul(e->b, dc));
+        dr = to_double_re(back);
+        di = to_double_im(back);
+        low = fabs(dr) + fabs(di) < kNarrowBelow;
       }
+      n += steps;
+      k += steps;
+      out.skipped += static_cast<std::uint32_t>(steps);
+      return low ? Wide::narrow : Wide::go_on;
     }
-    const double Zr0 = ref.re[n], Zi0 = ref.im[n];
-    const double tr = 2 * Zr0 + dr, ti = 2 * Zi0 + di;
-    const double nr = tr * dr - ti * di + dcr;
-    const double ni = tr * di + ti * dr + dci;
-    dr = nr;
-    di = ni;
+  }
+  const double Zr0 = ref.re[n], Zi0 = ref.im[n];
+  const double tr = 2 * Zr0 + dr, ti = 2 * Zi0 + di;
+  const double nr = tr * dr - ti * di + dcr;
+  const double ni = tr * di + ti * dr + dci;
+  if (fabs(nr) + fabs(ni) < kNarrowBelow) {
+    back = step(Zr0, Zi0, normalized(dr, di, 0), dc);
     ++n;
     ++k;
+    return Wide::narrow;
+  }
+  dr = nr;
+  di = ni;
+  ++n;
+  ++k;
+  return Wide::go_on;
+}
+
+// Iterates one pixel. dz0: the pixel's z_0 minus Z_0 (Mandelbrot: 0); dc: the
+// pixel's c minus the reference's c (Julia: 0).
+FRACTAL_HD inline PixelResult iterate(const OrbitView& ref, const BlaView& bla, CExp dz0, CExp dc, int max_iter) {
+  PixelResult out;
+  double dr = 0, di = 0;
+  int n = 0, k = 0;
+  const double dcr = to_double_re(dc), dci = to_double_im(dc);
+  CExp dz = dz0;
+  for (;;) {
+    if (iterate_narrow(ref, bla, dz, dc, max_iter, out, dr, di, n, k)) return out;
+    Wide w = Wide::go_on;
+    while ((w = iterate_wide_once(ref, bla, dc, dcr, dci, max_iter, out, dr, di, n, k, dz)) == Wide::go_on) {
+    }
+    if (w == Wide::settled) return out;
   }
 }
 

@@ -46,13 +46,23 @@ FRACTAL_HD inline std::uint32_t sample_index(const SamplePass& p, std::size_t q)
   return p.only != nullptr ? p.only[q] : static_cast<std::uint32_t>(q);
 }
 
-// Iterates the sample at band index idx against the pass's reference.
-FRACTAL_HD inline PixelResult iterate_sample(const SamplePass& p, std::uint32_t idx) {
+// The sample at band index idx as iterate() takes it: dz0 (Julia: the
+// pixel's offset from the reference; Mandelbrot: 0) and dc (Mandelbrot: the
+// offset; Julia: 0).
+FRACTAL_HD inline void sample_start(const SamplePass& p, std::uint32_t idx, CExp& dz0, CExp& dc) {
   const unsigned w = static_cast<unsigned>(p.grid_width);
   const int gi = static_cast<int>(idx % w);
   const int gj = p.row0 + static_cast<int>(idx / w);
   const CExp d = add(grid_offset(p, gi, gj), CExp{-p.ref_offset.re, -p.ref_offset.im, p.ref_offset.e});
-  return p.julia ? iterate(p.orbit, p.bla, d, CExp{}, p.max_iter) : iterate(p.orbit, p.bla, CExp{}, d, p.max_iter);
+  dz0 = p.julia ? d : CExp{};
+  dc = p.julia ? CExp{} : d;
+}
+
+// Iterates the sample at band index idx against the pass's reference.
+FRACTAL_HD inline PixelResult iterate_sample(const SamplePass& p, std::uint32_t idx) {
+  CExp dz0, dc;
+  sample_start(p, idx, dz0, dc);
+  return iterate(p.orbit, p.bla, dz0, dc, p.max_iter);
 }
 
 }  // namespace fractal::deep

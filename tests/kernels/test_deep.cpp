@@ -13,6 +13,7 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
+#include "bench/kernels/minibrot_spike.h"
 #include "kernels/deep/deep_render.h"
 #include "kernels/grid_map.h"
 #include "kernels/render_task.h"
@@ -232,10 +233,22 @@ json mandel(const char* re, const char* im, const char* scale, int w, int h, int
   return {{"center", {re, im}}, {"scale", scale}, {"width", w}, {"height", h}, {"max_iter", max_iter}};
 }
 
+// The benchmark's minibrot location (bench/kernels/minibrot_spike.h) for a view of 10^scale_log10.
+json spike(double scale_log10, const char* scale, int w, int h, int max_iter) {
+  const bench::SpikeLocation at = bench::spike_location(scale_log10, w);
+  return {{"center", {at.re, "0"}}, {"scale", scale}, {"width", w}, {"height", h}, {"max_iter", max_iter}};
+}
+
 // c = i is a Misiurewicz point of the Mandelbrot set (its orbit 0, i, -1+i, -i,
 // -1+i, ... never escapes): every view around it, at any depth, holds boundary.
 std::vector<DeepCase> deep_views() {
   return {
+        // Next to a minibrot whose period is long (86, 252, 833): long orbits,
+        // and a reference that passes through 0 (to far below double's range
+        // at 1e-1000) once a period.
+        DeepCase{"spike_p86_1e-100", spike(-100, "1e-100", 32, 18, 20000)},
+        DeepCase{"spike_p252_1e-300", spike(-300, "1e-300", 16, 10, 20000)},
+        DeepCase{"spike_p833_1e-1000", spike(-1000, "1e-1000", 12, 8, 30000)},
         DeepCase{"mandelbrot_i_1e-20", mandel("0", "1", "1e-20", 64, 48, 5000)},
         DeepCase{"mandelbrot_i_1e-50", mandel("0", "1", "1e-50", 64, 48, 5000)},
         DeepCase{"mandelbrot_i_1e-100", mandel("0.0", "1.0", "1e-100", 48, 36, 5000)},

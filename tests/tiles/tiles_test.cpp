@@ -397,8 +397,11 @@ TEST_F(TilesTest, DeepTaskObjectCarriesItsOrbitAndBlaFigures) {
   ASSERT_TRUE(d["deep"].is_object()) << d.dump();
   const json& f = d["deep"];
   for (const char* key :
-       {"reference_length", "references", "orbit_cache_hits", "orbit_ms", "pixel_ms", "bla_skip_ratio", "rebases"})
+       {"reference_length", "references", "orbit_cache_hits", "orbit_ms", "pixel_ms", "bla_skip_ratio", "rebases",
+        "runner"})
     EXPECT_TRUE(f.contains(key)) << key << " missing in " << f.dump();
+  const std::string runner = f.value("runner", "");
+  EXPECT_TRUE(runner == "cpu" || runner.rfind("cuda:", 0) == 0) << f.dump();
   // c = i is a Misiurewicz point: its orbit never escapes, so the reference runs to max_iter.
   EXPECT_GE(f["reference_length"].get<int>(), 2000) << f.dump();
   EXPECT_LE(f["reference_length"].get<int>(), 2001) << f.dump();
