@@ -416,7 +416,9 @@ TEST_F(TilesTest, DeepTaskObjectCarriesItsOrbitAndBlaFigures) {
   // The list carries it too; a shallow task never does.
   const json list = get("/tasks", u.token).j;
   for (const json& t : list["tasks"]) {
-    if (t["id"] == deep_id) EXPECT_EQ(t["deep"], f);
+    if (t["id"] == deep_id) {
+      EXPECT_EQ(t["deep"], f);
+    }
   }
   EXPECT_NE(s["precision_used"], "deep");
   ASSERT_TRUE(s.contains("deep")) << s.dump();
