@@ -10,6 +10,7 @@
 #include "kernels/renderer.h"
 #include "tests/kernels/backend_param.h"
 #include "tests/kernels/reference.h"
+#include "tests/support/sanitizer_slowdown.h"
 
 namespace fractal {
 namespace {
@@ -180,7 +181,7 @@ TEST_P(AgainstReference, CancelStopsALongRenderQuickly) {
   canceller.join();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_TRUE(jobs[0].canceled);
-  EXPECT_LT(seconds, 5.0) << "cancel must stop the render between tiles";
+  EXPECT_LT(seconds, 5.0 * fractal::test::kSanitizerSlowdown) << "cancel must stop the render between tiles";
 }
 
 TEST_P(AgainstReference, AutoPrecisionRule) {

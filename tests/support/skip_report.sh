@@ -15,7 +15,7 @@ fi
 echo "skipped tests: ${#skipped[@]}"
 for name in "${skipped[@]}"; do
   reason=$(awk -v want="$name" '
-    /^[0-9]+\/[0-9]+ Testing: / { sub(/^[0-9]+\/[0-9]+ Testing: /, ""); current = $0; after_skipped = 0; next }
+    /^[0-9]+\/[0-9]+ Testing: / { sub(/^[0-9]+\/[0-9]+ Testing: /, ""); sub(/ +# GetParam\(\) = .*/, ""); current = $0; after_skipped = 0; next }
     current != want { next }
     /^SKIP: / && reason == "" { reason = substr($0, 7) }
     after_skipped && reason == "" && NF { reason = $0 }

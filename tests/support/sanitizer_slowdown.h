@@ -1,0 +1,19 @@
+#pragma once
+// How much slower code runs in the sanitizer build (scripts/test --sanitize,
+// FRACTAL_SANITIZE=ON: AddressSanitizer + UndefinedBehaviorSanitizer at -O1) than
+// in the normal one, for tests that bound a wall-clock time: the bound is a
+// property of the code's design (e.g. "cancel stops between tiles"), not of the
+// instrumentation. GCC defines __SANITIZE_ADDRESS__, clang has __has_feature.
+namespace fractal::test {
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr double kSanitizerSlowdown = 5.0;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr double kSanitizerSlowdown = 5.0;
+#else
+inline constexpr double kSanitizerSlowdown = 1.0;
+#endif
+#else
+inline constexpr double kSanitizerSlowdown = 1.0;
+#endif
+}  // namespace fractal::test
