@@ -2,6 +2,7 @@
 // replacement (no temp file left, nothing created on failure), format_from_path.
 #include <grp.h>
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -322,6 +323,7 @@ bool runs_unprivileged(const fs::path& owned_dir, const std::function<bool()>& w
   if (child == 0) {
     if (::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0) ::_exit(3);
     if (::geteuid() == 0) ::_exit(4);
+    ::prctl(PR_SET_DUMPABLE, 1);  // keeps /proc/self readable (sanitizer runtimes read it)
     ::_exit(write() ? 0 : 1);
   }
   int status = 0;
