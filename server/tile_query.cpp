@@ -7,6 +7,7 @@
 
 #include "auth/jwt.h"
 #include "kernels/tile_view.h"
+#include "runtime/percent_decode.h"
 #include "server/api_error.h"
 #include "server/param_name.h"
 
@@ -23,31 +24,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Pistache 0.0.5 hands query values over as sent: decode %XX (and nothing
-// else; '+' is not a space in our values).
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      const int hi = hex_digit(s[i + 1]), lo = hex_digit(s[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
-        continue;
-      }
-    }
-    out.push_back(s[i]);
-  }
-  return out;
-}
+// else; '+' is not a space in our values); a malformed '%' stays as it is.
+std::string percent_decode(std::string_view s) { return *runtime::percent_decode(s, /*lenient=*/true); }
 
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });

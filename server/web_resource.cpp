@@ -9,6 +9,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "runtime/percent_decode.h"
 #include "server/router.h"
 
 namespace fractal::server {
@@ -16,30 +17,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Percent-decodes; false on a malformed escape or an encoded '/', '\\' or NUL.
-bool percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return false;
-    const int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    const char c = static_cast<char>(hi * 16 + lo);
-    if (c == '/' || c == '\\' || c == '\0') return false;
-    out += c;
-    i += 2;
+// Whether `in` (whose escapes all decode) encodes a '/', '\\' or NUL: those
+// would smuggle a separator or a terminator past the checks on the decoded path.
+bool encodes_forbidden(std::string_view in) {
+  for (std::size_t i = 0; i + 2 < in.size(); ++i) {
+    if (in[i] != '%') continue;
+    const char c = static_cast<char>(runtime::hex_digit(in[i + 1]) * 16 + runtime::hex_digit(in[i + 2]));
+    if (c == '/' || c == '\\' || c == '\0') return true;
   }
-  return true;
+  return false;
 }
 
 bool ends_with(std::string_view s, std::string_view suffix) {
@@ -118,8 +104,9 @@ std::string web_content_type(std::string_view file_name) {
 }
 
 std::string web_relative_path(std::string_view request_path) {
-  std::string decoded;
-  if (!percent_decode(request_path, decoded)) return {};
+  const auto decoded_or = runtime::percent_decode(request_path);
+  if (!decoded_or || encodes_forbidden(request_path)) return {};
+  const std::string& decoded = *decoded_or;
   if (decoded.empty() || decoded.front() != '/') return {};
   if (decoded.find('\\') != std::string::npos) return {};
   std::string rel;
