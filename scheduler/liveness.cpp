@@ -1,5 +1,7 @@
 #include "scheduler/liveness.h"
 
+#include "runtime/durable_file.h"
+
 #include <unistd.h>
 
 #include <charconv>
@@ -31,28 +33,14 @@ bool field(const std::string& line, std::string_view key, std::int64_t& out) {
 
 bool write_liveness(const std::filesystem::path& file, const std::string& worker,
                     std::chrono::system_clock::time_point last_progress, std::string* error) {
-  std::filesystem::path temp = file;
-  temp += ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << "worker=" << worker << " last_progress_ms=" << unix_ms(last_progress)
-        << " written_ms=" << unix_ms(std::chrono::system_clock::now()) << "\n";
-    out.close();
-    if (!out) {
-      if (error) *error = "cannot write " + temp.string();
-      std::error_code ec;
-      std::filesystem::remove(temp, ec);
-      return false;
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, file, ec);
-  if (ec) {
-    if (error) *error = "cannot rename " + temp.string() + " to " + file.string() + ": " + ec.message();
-    std::filesystem::remove(temp, ec);
-    return false;
-  }
-  return true;
+  std::ostringstream line;
+  line << "worker=" << worker << " last_progress_ms=" << unix_ms(last_progress)
+       << " written_ms=" << unix_ms(std::chrono::system_clock::now()) << "\n";
+  // A beat needs no durability: after a crash the next beat replaces it.
+  std::string failed = files::write_file_atomically(file, line.str(), files::DirectorySync::none);
+  if (failed.empty()) return true;
+  if (error) *error = std::move(failed);
+  return false;
 }
 
 LivenessCheck check_liveness(const std::filesystem::path& file, std::chrono::seconds max_age,

@@ -4,12 +4,11 @@
 #include <unistd.h>
 
 #include <array>
-#include <atomic>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <system_error>
 
+#include "runtime/durable_file.h"
 #include "storage/uuid.h"
 
 namespace fractal::storage {
@@ -68,10 +67,9 @@ std::optional<fs::path> ImageStore::recorded_path(std::string_view task_id, std:
 fs::path ImageStore::temp_path_for(std::string_view task_id, std::string_view extension) const {
   const std::string id = checked_id(task_id);
   check_extension(extension);
-  static std::atomic<unsigned> counter{0};
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  const std::string unique = std::to_string(rng()) + "-" + std::to_string(counter++);
-  return root_ / kPartialDir / (temp_prefix(id) + unique + "." + std::string(extension) + ".tmp");
+  std::string suffix(1, '.');  // appended: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&
+  suffix.append(extension).append(".tmp");
+  return files::unique_name(root_ / kPartialDir, temp_prefix(id), suffix);
 }
 
 fs::path ImageStore::commit(const fs::path& temp, std::string_view task_id, std::string_view extension,
@@ -80,19 +78,15 @@ fs::path ImageStore::commit(const fs::path& temp, std::string_view task_id, std:
   if (temp.parent_path() != root_ / kPartialDir ||
       temp.filename().string().rfind(temp_prefix(checked_id(task_id)), 0) != 0)
     throw std::invalid_argument("image store: " + temp.string() + " is not a temp file of this task");
-  fs::rename(temp, final_path);
   // The rename is durable only once the directory entry is: the task is marked
   // done right after this, so a crash must not lose the file's final name.
-  if (sync_directory) sync();
+  if (const auto ec = files::durable_rename(temp, final_path,
+                                            sync_directory ? files::DirectorySync::now : files::DirectorySync::later))
+    throw fs::filesystem_error("image store: cannot commit", temp, final_path, ec);
   return final_path;
 }
 
-void ImageStore::sync() const {
-  if (const int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
+void ImageStore::sync() const { (void)files::sync_path(root_, true); }
 
 std::size_t ImageStore::sweep_partial(std::chrono::seconds max_age) const {
   std::size_t removed = 0;
@@ -113,8 +107,7 @@ std::optional<std::string> ImageStore::write_problem() const {
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return "cannot create " + dir.string() + ": " + ec.message();
-  static std::atomic<unsigned> counter{0};
-  const fs::path probe = dir / (".probe-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)));
+  const fs::path probe = files::unique_name(dir, ".probe-", "");
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return "cannot create a file in " + dir.string() + ": " + std::generic_category().message(errno);
   const char byte = 0;

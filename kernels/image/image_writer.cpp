@@ -1,7 +1,7 @@
 #include "kernels/image/image_writer.h"
 #include "kernels/nvtx_range.h"
+#include "runtime/durable_file.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,7 +9,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <random>
 #include <system_error>
 #include <vector>
 
@@ -52,17 +51,14 @@ WriteResult fail(std::string message) {
   return r;
 }
 
+// `.<name>.tmp-<pid>-<random>.<ext>` beside the target: the extension last, so
+// OIIO picks the right plugin.
 fs::path temp_path_for(const fs::path& target, ImageFormat format) {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          (static_cast<std::uint64_t>(::getpid()) << 32)};
-  char rnd[17];
-  std::snprintf(rnd, sizeof rnd, "%016llx", static_cast<unsigned long long>(rng()));
-  // Built by appending: GCC 12 warns falsely (-Wrestrict) on "literal" + std::string&&.
-  std::string name(1, '.');
-  // The name is cut so the temp name stays under NAME_MAX (255) for long targets.
-  name.append(target.filename().string().substr(0, 160)).append(".tmp-").append(std::to_string(::getpid()));
-  name.append(1, '-').append(rnd).append(1, '.').append(file_extension(format));
-  return target.parent_path() / name;
+  std::string prefix(1, '.');
+  prefix.append(target.filename().string().substr(0, 140)).append(".tmp-").append(std::to_string(::getpid())).append(1, '-');
+  std::string suffix(1, '.');
+  suffix.append(file_extension(format));
+  return files::unique_name(target.parent_path(), prefix, suffix);
 }
 
 float srgb_to_linear(float c) {
@@ -112,27 +108,6 @@ bool write_linear_rgb(OIIO::ImageOutput& out, const ImageBuffer& image) {
   return true;
 }
 
-// fsync a path (file or directory); best effort.
-bool sync_path(const fs::path& p, bool directory) {
-  const int fd = ::open(p.c_str(), (directory ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
-// Removes the temp file on every early return.
-struct TempFile {
-  fs::path path;
-  bool keep = false;
-  ~TempFile() {
-    if (!keep) {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
-  }
-};
-
 }  // namespace
 
 WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std::string& path,
@@ -151,7 +126,7 @@ WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std:
 
   const fs::path target(path);
   if (target.filename().empty()) return fail("output path names a directory: " + path);
-  TempFile tmp{options.atomic ? temp_path_for(target, format) : target};
+  files::TempFile tmp(options.atomic ? temp_path_for(target, format) : target);
 
   // The writer is chosen by format, not by the file name: a caller's temp name
   // may end in anything (the image store's end in ".tmp").
@@ -191,7 +166,7 @@ WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std:
   }
   spec.attribute("Software", "fractal-render");
 
-  if (!out->open(tmp.path.string(), spec)) {
+  if (!out->open(tmp.path().string(), spec)) {
     std::string e = out->geterror();
     return fail("cannot write " + path + ": " + (e.empty() ? OIIO::geterror() : e));
   }
@@ -207,15 +182,14 @@ WriteResult write_image(const ImageBuffer& image, ImageFormat format, const std:
   if (!out->close()) return fail("cannot finish " + path + ": " + out->geterror());
   out.reset();
 
-  if (!sync_path(tmp.path, false)) return fail("cannot sync " + tmp.path.string());
-  std::error_code ec;
+  if (const auto ec = files::sync_path(tmp.path(), false))
+    return fail("cannot sync " + tmp.path().string() + ": " + ec.message());
   if (options.atomic) {
-    fs::rename(tmp.path, target, ec);
-    if (ec) return fail("cannot rename " + tmp.path.string() + " to " + path + ": " + ec.message());
-    const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
-    sync_path(dir, true);  // makes the rename durable; a failure here loses nothing already visible
+    if (const auto ec = files::durable_rename(tmp.path(), target))
+      return fail("cannot rename " + tmp.path().string() + " to " + path + ": " + ec.message());
   }
-  tmp.keep = true;
+  tmp.keep();
+  std::error_code ec;
 
   WriteResult r;
   r.ok = true;
