@@ -27,15 +27,6 @@ test::TempRedis& redis() {
   return instance;
 }
 
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
-
 nlohmann::json small_params(int max_iter) { return {{"width", 64}, {"height", 48}, {"max_iter", max_iter}}; }
 
 nlohmann::json interior_params(int width, int height, int max_iter) {

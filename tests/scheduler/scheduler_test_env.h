@@ -27,6 +27,7 @@
 #include "storage/tasks.h"
 #include "tests/support/temp_postgres.h"
 #include "tests/support/temp_redis.h"
+#include "tests/support/wait_until.h"
 
 namespace fractal::scheduler::testing {
 
@@ -36,7 +37,7 @@ test::TempPostgres& postgres();
 test::TempRedis& redis();
 
 // Polls `condition` every 20 ms until true or `timeout`.
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+using fractal::test::wait_until;  // tests/support/wait_until.h
 
 // Params of renders of known cost (all samples inside the main cardioid, so
 // every sample costs exactly max_iter iterations).

@@ -38,7 +38,7 @@ TEST(Faults, PostgresDownThenBack) {
     EXPECT_NE(r.j["error"]["message"].get<std::string>().find("postgres"), std::string::npos) << r.body;
     EXPECT_TRUE(r.has_header("Retry-After"));
   }
-  EXPECT_LT(seconds_since(t0), 20.0);  // bounded waits, no hang
+  EXPECT_LT(seconds_since(t0), 20.0 * test::kSanitizerSlowdown);  // bounded waits, no hang
   EXPECT_EQ(get("/livez").status, 200);
   const Response metrics = get("/metrics");
   EXPECT_EQ(metrics.status, 200);

@@ -106,7 +106,7 @@ TEST(Process, SigtermWhileWaitingForPostgresExitsPromptly) {
   const auto t0 = std::chrono::steady_clock::now();
   child.send_signal(SIGTERM);
   ASSERT_TRUE(child.wait_for_exit(std::chrono::seconds(10)));
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, test::sanitizer_scaled(std::chrono::seconds(3)));
   EXPECT_TRUE(test::exited_ok(*child.exit_status()))
       << test::describe_wait_status(*child.exit_status()) << test::file_tail(dir / "server.log");
   test::remove_tree(dir);

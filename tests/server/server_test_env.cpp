@@ -204,7 +204,7 @@ std::string raw_exchange(std::uint16_t to_port, std::string_view bytes, std::chr
       return out.size() >= end + 4 + length;
     }
   };
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + test::sanitizer_scaled(timeout);
   std::size_t sent = 0;
   char buf[65536];
   bool peer_closed = false;
@@ -290,17 +290,6 @@ void finish_task(const std::string& id, std::string_view ext, std::string_view b
   outcome.file_path = path.filename().string();
   outcome.file_size = static_cast<std::int64_t>(bytes.size());
   ASSERT_TRUE(tasks.mark_done(id, outcome));
-}
-
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto pause = std::chrono::milliseconds(2);
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(50));
-  }
-  return true;
 }
 
 }  // namespace fractal::server::testing

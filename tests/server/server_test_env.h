@@ -20,6 +20,7 @@
 #include "server/server.h"
 #include "storage/pg_pool.h"
 #include "storage/tasks.h"
+#include "tests/support/wait_until.h"
 
 namespace fractal::server::testing {
 
@@ -92,6 +93,6 @@ json add_task(const User& user, const json& body = small_task());
 void finish_task(const std::string& id, std::string_view ext, std::string_view bytes);
 
 // Polls until true or timeout.
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+using fractal::test::wait_until;  // tests/support/wait_until.h
 
 }  // namespace fractal::server::testing

@@ -53,17 +53,6 @@ QueueOptions unique_queue() {
   return QueueOptions{.stream = base + ":tasks", .group = "renderers", .dead_stream = base + ":tasks:dead"};
 }
 
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto pause = std::chrono::milliseconds(1);
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(20));
-  }
-  return true;
-}
-
 std::chrono::milliseconds expect_unavailable(std::string_view service, const std::function<void()>& f) {
   const auto start = std::chrono::steady_clock::now();
   try {

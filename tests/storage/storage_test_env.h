@@ -11,6 +11,7 @@
 #include "storage/pg_pool.h"
 #include "storage/redis.h"
 #include "tests/support/temp_redis.h"
+#include "tests/support/wait_until.h"
 
 namespace fractal::storage::testing {
 
@@ -29,6 +30,6 @@ QueueOptions unique_queue();
 // Runs f, expects StorageUnavailable naming `service`, returns how long the failure took.
 std::chrono::milliseconds expect_unavailable(std::string_view service, const std::function<void()>& f);
 
-bool wait_until(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+using fractal::test::wait_until;  // tests/support/wait_until.h
 
 }  // namespace fractal::storage::testing

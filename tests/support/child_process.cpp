@@ -1,4 +1,5 @@
 #include "tests/support/child_process.h"
+#include "tests/support/sanitizer_slowdown.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -136,7 +137,8 @@ bool ChildProcess::running() {
 }
 
 bool ChildProcess::wait_for_exit(std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // A sanitized child exits slower (leak check at exit): the wait stretches too.
+  const auto deadline = std::chrono::steady_clock::now() + sanitizer_scaled(timeout);
   auto pause = std::chrono::milliseconds(1);
   while (running()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;

@@ -4,6 +4,8 @@
 // in the normal one, for tests that bound a wall-clock time: the bound is a
 // property of the code's design (e.g. "cancel stops between tiles"), not of the
 // instrumentation. GCC defines __SANITIZE_ADDRESS__, clang has __has_feature.
+#include <chrono>
+
 namespace fractal::test {
 #if defined(__SANITIZE_ADDRESS__)
 inline constexpr double kSanitizerSlowdown = 5.0;
@@ -16,4 +18,11 @@ inline constexpr double kSanitizerSlowdown = 1.0;
 #else
 inline constexpr double kSanitizerSlowdown = 1.0;
 #endif
+
+// A wall-clock bound or wait, stretched by the slowdown in the sanitizer build.
+template <class Rep, class Period>
+constexpr std::chrono::milliseconds sanitizer_scaled(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d * kSanitizerSlowdown);
+}
+
 }  // namespace fractal::test

@@ -517,7 +517,7 @@ TEST_F(TilesTest, BusyWhenNoWorkerAnswers) {
   const auto took = Clock::now() - t0;
   expect_error(r, 503, "busy");
   EXPECT_FALSE(r.header("Retry-After").empty());
-  EXPECT_LT(took, 3s);
+  EXPECT_LT(took, test::sanitizer_scaled(3s));
   EXPECT_GE(took, 500ms);
   // The request was dropped by the worker that comes later, not rendered.
   auto& w = start_worker(worker_options("tiles-late"));
@@ -555,7 +555,7 @@ TEST_F(TilesTest, TileGoesAheadOfQueuedTasks) {
   const Response r = get(tile_path(2, 2, 2, "max_iter=250"), u.token);
   const auto took = Clock::now() - t0;
   EXPECT_EQ(r.status, 200) << r.body;
-  EXPECT_LT(took, 2s);
+  EXPECT_LT(took, test::sanitizer_scaled(2s));
   EXPECT_EQ(w.tile_counters().tiles_rendered, 1);
   held->open();
 }
@@ -656,7 +656,7 @@ TEST_F(TilesTest, WorkerGoingAwayMidBurstLeavesNoRequestHanging) {
   int ok = 0, busy = 0;
   for (auto& f : answers) {
     auto [r, took] = f.get();
-    EXPECT_LT(took, 5s);
+    EXPECT_LT(took, test::sanitizer_scaled(5s));
     if (r.status == 200) {
       ++ok;
     } else {
