@@ -40,9 +40,7 @@ constexpr const char* kDocument = R"json({
         "400": {"$ref": "#/components/responses/BadRequest"},
         "409": {"description": "username_taken", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         "413": {"$ref": "#/components/responses/PayloadTooLarge"},
-        "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+        "415": {"$ref": "#/components/responses/UnsupportedMediaType"}}}},
     "/sign-in": {
       "get": {
         "tags": ["accounts"], "operationId": "signInBasic", "summary": "Get a token with HTTP Basic credentials",
@@ -52,9 +50,7 @@ constexpr const char* kDocument = R"json({
           "401": {"description": "invalid_credentials (with WWW-Authenticate: Basic realm=\"fractal\", charset=\"UTF-8\")",
             "headers": {"WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}},
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-          "429": {"$ref": "#/components/responses/TooManyAttempts"},
-          "500": {"$ref": "#/components/responses/InternalError"},
-          "503": {"$ref": "#/components/responses/ServiceUnavailable"}}},
+          "429": {"$ref": "#/components/responses/TooManyAttempts"}}},
       "post": {
         "tags": ["accounts"], "operationId": "signIn", "summary": "Get a token with a JSON body",
         "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SignIn"}}}},
@@ -65,17 +61,13 @@ constexpr const char* kDocument = R"json({
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
           "413": {"$ref": "#/components/responses/PayloadTooLarge"},
           "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-          "429": {"$ref": "#/components/responses/TooManyAttempts"},
-          "500": {"$ref": "#/components/responses/InternalError"},
-          "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+          "429": {"$ref": "#/components/responses/TooManyAttempts"}}}},
     "/sign-out": {"post": {
       "tags": ["accounts"], "operationId": "signOut", "summary": "Revoke the token until it expires",
       "security": [{"bearerAuth": []}],
       "responses": {
         "204": {"description": "Revoked"},
-        "401": {"$ref": "#/components/responses/Unauthorized"},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+        "401": {"$ref": "#/components/responses/Unauthorized"}}}},
     "/add": {"post": {
       "tags": ["tasks"], "operationId": "addTask", "summary": "Submit one render, or a batch of 1-$MAX_BATCH",
       "security": [{"bearerAuth": []}],
@@ -98,9 +90,7 @@ constexpr const char* kDocument = R"json({
         "422": {"description": "zoom_too_deep (a view below scale 1e-10000), idempotency_key_reused",
           "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         "429": {"description": "quota_exceeded: the user's unfinished tasks would pass the quota; nothing created",
-          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
     "/tasks": {"get": {
       "tags": ["tasks"], "operationId": "listTasks", "summary": "The caller's tasks, newest first",
       "security": [{"bearerAuth": []}],
@@ -111,9 +101,7 @@ constexpr const char* kDocument = R"json({
       "responses": {
         "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TaskList"}}}},
         "400": {"$ref": "#/components/responses/BadRequest"},
-        "401": {"$ref": "#/components/responses/Unauthorized"},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+        "401": {"$ref": "#/components/responses/Unauthorized"}}}},
     "/tasks/{id}": {
       "parameters": [{"$ref": "#/components/parameters/TaskId"}],
       "get": {
@@ -122,18 +110,14 @@ constexpr const char* kDocument = R"json({
         "responses": {
           "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
           "401": {"$ref": "#/components/responses/Unauthorized"},
-          "404": {"$ref": "#/components/responses/NotFound"},
-          "500": {"$ref": "#/components/responses/InternalError"},
-          "503": {"$ref": "#/components/responses/ServiceUnavailable"}}},
+          "404": {"$ref": "#/components/responses/NotFound"}}},
       "delete": {
         "tags": ["tasks"], "operationId": "deleteTask", "summary": "Stop a render and remove the task and its files",
         "security": [{"bearerAuth": []}],
         "responses": {
           "200": {"$ref": "#/components/responses/Deleted"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
-          "404": {"$ref": "#/components/responses/NotFound"},
-          "500": {"$ref": "#/components/responses/InternalError"},
-          "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+          "404": {"$ref": "#/components/responses/NotFound"}}}},
     "/tasks/{id}/cancel": {"post": {
       "tags": ["tasks"], "operationId": "cancelTask", "summary": "Stop a queued or running render, keep the task (status canceled)",
       "security": [{"bearerAuth": []}],
@@ -145,9 +129,7 @@ constexpr const char* kDocument = R"json({
         "401": {"$ref": "#/components/responses/Unauthorized"},
         "404": {"$ref": "#/components/responses/NotFound"},
         "413": {"$ref": "#/components/responses/PayloadTooLarge"},
-        "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+        "415": {"$ref": "#/components/responses/UnsupportedMediaType"}}}},
     "/delete": {"post": {
       "tags": ["tasks"], "operationId": "deleteTaskByBody", "summary": "Same as DELETE /tasks/{id}",
       "security": [{"bearerAuth": []}],
@@ -159,23 +141,18 @@ constexpr const char* kDocument = R"json({
         "401": {"$ref": "#/components/responses/Unauthorized"},
         "404": {"$ref": "#/components/responses/NotFound"},
         "413": {"$ref": "#/components/responses/PayloadTooLarge"},
-        "415": {"$ref": "#/components/responses/UnsupportedMediaType"},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+        "415": {"$ref": "#/components/responses/UnsupportedMediaType"}}}},
     "/stats": {"get": {
       "tags": ["tasks"], "operationId": "stats", "summary": "The caller's tasks by status, queue depth, workers, throughput, tiles",
       "security": [{"bearerAuth": []}],
       "responses": {
         "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Stats"}}}},
         "400": {"$ref": "#/components/responses/BadRequest"},
-        "401": {"$ref": "#/components/responses/Unauthorized"},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+        "401": {"$ref": "#/components/responses/Unauthorized"}}}},
     "/palettes": {"get": {
       "tags": ["tasks"], "operationId": "palettes", "summary": "The built-in palettes (no token needed)",
       "responses": {
-        "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Palettes"}}}},
-        "500": {"$ref": "#/components/responses/InternalError"}}}},
+        "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Palettes"}}}}}}},
     "/download": {"get": {
       "tags": ["images"], "operationId": "download", "summary": "The image of a finished task",
       "security": [{"bearerAuth": []}],
@@ -188,9 +165,7 @@ constexpr const char* kDocument = R"json({
         "401": {"$ref": "#/components/responses/Unauthorized"},
         "404": {"$ref": "#/components/responses/NotFound"},
         "409": {"description": "not_ready: queued or running", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        "410": {"description": "failed or canceled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+        "410": {"description": "failed or canceled", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
     "/tiles/{z}/{x}/{y}.png": {"get": {
       "tags": ["tiles"], "operationId": "tile", "summary": "One 256x256 PNG tile of the zoomable pyramid",
       "description": "Tile (z, x, y) is exactly the POST /add render with width = height = 256, scale = 4/2^z and the centre of that tile in the square of side 4 around the fractal's default centre.",
@@ -210,9 +185,7 @@ constexpr const char* kDocument = R"json({
         "401": {"$ref": "#/components/responses/Unauthorized"},
         "422": {"description": "zoom_too_deep (field z)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         "429": {"description": "too_many_requests: 64 tile renders in flight for this user", "headers": {"Retry-After": {"$ref": "#/components/headers/Retry-After"}},
-          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        "500": {"$ref": "#/components/responses/InternalError"},
-        "503": {"$ref": "#/components/responses/ServiceUnavailable"}}}},
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}}}},
     "/livez": {"get": {
       "tags": ["operations"], "operationId": "livez", "summary": "200 while the process runs",
       "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object", "required": ["status"], "additionalProperties": false,
@@ -457,6 +430,17 @@ json build_document() {
   for (const FieldInfo& f : task_fields()) required.push_back(f.name);
   schemas["TaskParams"] = {{"allOf", json::array({{{"$ref", "#/components/schemas/TaskBody"}}})},
                            {"required", required}};
+  // Every operation of the API proper can fail inside (500); all but /palettes
+  // reach Postgres or Redis, so they answer 503 while one is down.
+  for (auto& [path, item] : doc["paths"].items()) {
+    for (auto& [method, op] : item.items()) {
+      if (!op.is_object() || !op.contains("tags")) continue;
+      const std::string tag = op["tags"][0];
+      if (tag == "operations" || tag == "web") continue;
+      op["responses"]["500"] = {{"$ref", "#/components/responses/InternalError"}};
+      if (op["operationId"] != "palettes") op["responses"]["503"] = {{"$ref", "#/components/responses/ServiceUnavailable"}};
+    }
+  }
   json& tile = doc["paths"]["/tiles/{z}/{x}/{y}.png"]["get"]["parameters"];
   for (auto& p : tile_query_parameters(properties)) tile.push_back(std::move(p));
   doc["info"]["description"] = doc["info"]["description"].get<std::string>() + " Limits: request bodies at most " +
