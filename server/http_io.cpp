@@ -1,5 +1,6 @@
 #include "server/http_io.h"
 
+#include "server/ascii.h"
 #include "server/param_name.h"
 
 #include <pistache/http_headers.h>
@@ -10,19 +11,6 @@
 
 namespace fractal::server {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 }  // namespace
 
@@ -67,7 +55,7 @@ std::optional<std::string> request_header(const Pistache::Http::Request& request
 
 bool is_json_media_type(std::string_view content_type) {
   const std::size_t semi = content_type.find(';');
-  if (lower(trim(content_type.substr(0, semi))) != "application/json") return false;
+  if (ascii_lower(trim(content_type.substr(0, semi))) != "application/json") return false;
   std::string_view rest = semi == std::string_view::npos ? std::string_view{} : content_type.substr(semi + 1);
   while (!rest.empty()) {
     const std::size_t next = rest.find(';');
@@ -76,10 +64,10 @@ bool is_json_media_type(std::string_view content_type) {
     if (param.empty()) continue;
     const std::size_t eq = param.find('=');
     if (eq == std::string_view::npos) return false;
-    if (lower(trim(param.substr(0, eq))) != "charset") continue;
+    if (ascii_lower(trim(param.substr(0, eq))) != "charset") continue;
     std::string_view value = trim(param.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') value = value.substr(1, value.size() - 2);
-    const std::string v = lower(value);
+    const std::string v = ascii_lower(value);
     if (v != "utf-8" && v != "utf8") return false;
   }
   return true;

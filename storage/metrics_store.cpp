@@ -22,10 +22,6 @@ std::string bound_text(double b) {
   std::snprintf(buf, sizeof buf, "%g", b);
   return buf;
 }
-double to_double(const std::map<std::string, std::string>& h, const std::string& key) {
-  auto it = h.find(key);
-  return it == h.end() ? 0.0 : std::strtod(it->second.c_str(), nullptr);
-}
 
 }  // namespace
 
@@ -44,7 +40,7 @@ const std::vector<double>& batch_size_buckets() {
 
 MetricsStore::MetricsStore(RedisOptions redis) : conn_(std::move(redis)) {}
 
-std::string MetricsStore::bucket_field(std::string_view name, const std::vector<double>& bounds, double value) {
+std::string histogram_bucket_field(std::string_view name, const std::vector<double>& bounds, double value) {
   // Buckets are stored non-cumulative (one HINCRBY per observation) and summed when read.
   std::string bucket = "+Inf";
   for (double b : bounds) {
@@ -56,9 +52,27 @@ std::string MetricsStore::bucket_field(std::string_view name, const std::vector<
   return std::string(name) + ":bucket:" + bucket;
 }
 
+HistogramSnapshot read_histogram(const std::map<std::string, std::string>& h, std::string_view name,
+                                 const std::vector<double>& bounds) {
+  HistogramSnapshot s;
+  std::int64_t running = 0;
+  for (double b : bounds) {
+    running += static_cast<std::int64_t>(hash_number(h, std::string(name) + ":bucket:" + bound_text(b)));
+    s.buckets.emplace_back(b, running);
+  }
+  s.count = static_cast<std::int64_t>(hash_number(h, std::string(name) + ":count"));
+  s.sum = hash_number(h, std::string(name) + ":sum");
+  return s;
+}
+
+double hash_number(const std::map<std::string, std::string>& h, const std::string& key) {
+  auto it = h.find(key);
+  return it == h.end() ? 0.0 : std::strtod(it->second.c_str(), nullptr);
+}
+
 void MetricsStore::histogram_fields(std::vector<std::string>& argv, std::string_view name,
                                     const std::vector<double>& bounds, double value) {
-  argv.insert(argv.end(), {"HINCRBY", kHash, bucket_field(name, bounds, value), "1"});
+  argv.insert(argv.end(), {"HINCRBY", kHash, histogram_bucket_field(name, bounds, value), "1"});
 }
 
 void MetricsStore::record_render(double queue_wait_seconds, double render_seconds, std::int64_t iterations) {
@@ -73,8 +87,8 @@ void MetricsStore::record_renders(const std::vector<RenderSample>& samples) {
     queue_wait += r.queue_wait_seconds;
     render += r.render_seconds;
     iterations += static_cast<double>(r.iterations);
-    ++buckets[bucket_field("queue_wait", queue_wait_buckets(), r.queue_wait_seconds)];
-    ++buckets[bucket_field("render", render_time_buckets(), r.render_seconds)];
+    ++buckets[histogram_bucket_field("queue_wait", queue_wait_buckets(), r.queue_wait_seconds)];
+    ++buckets[histogram_bucket_field("render", render_time_buckets(), r.render_seconds)];
   }
   const std::string n = std::to_string(samples.size());
   const std::string rate_key = std::string(keys::kRatePrefix) + std::to_string(unix_seconds());
@@ -134,19 +148,6 @@ void MetricsStore::worker_stopped(std::string_view worker) {
   conn_.command({"ZREM", kWorkers, std::string(worker)});
 }
 
-HistogramSnapshot MetricsStore::read_histogram(const std::map<std::string, std::string>& h, std::string_view name,
-                                               const std::vector<double>& bounds) {
-  HistogramSnapshot s;
-  std::int64_t running = 0;
-  for (double b : bounds) {
-    running += static_cast<std::int64_t>(to_double(h, std::string(name) + ":bucket:" + bound_text(b)));
-    s.buckets.emplace_back(b, running);
-  }
-  s.count = static_cast<std::int64_t>(to_double(h, std::string(name) + ":count"));
-  s.sum = to_double(h, std::string(name) + ":sum");
-  return s;
-}
-
 MetricsSnapshot MetricsStore::snapshot() {
   std::map<std::string, std::string> h;
   {
@@ -158,12 +159,12 @@ MetricsSnapshot MetricsStore::snapshot() {
   s.queue_wait_seconds = read_histogram(h, "queue_wait", queue_wait_buckets());
   s.render_seconds = read_histogram(h, "render", render_time_buckets());
   s.batch_size = read_histogram(h, "batch", batch_size_buckets());
-  s.tasks_rendered = static_cast<std::int64_t>(to_double(h, "tasks_rendered"));
-  s.tasks_failed = static_cast<std::int64_t>(to_double(h, "tasks_failed"));
-  s.redeliveries = static_cast<std::int64_t>(to_double(h, "redeliveries"));
-  s.dead_letters = static_cast<std::int64_t>(to_double(h, "dead_letters"));
-  s.reconciled = static_cast<std::int64_t>(to_double(h, "reconciled"));
-  s.iterations = to_double(h, "iterations");
+  s.tasks_rendered = static_cast<std::int64_t>(hash_number(h, "tasks_rendered"));
+  s.tasks_failed = static_cast<std::int64_t>(hash_number(h, "tasks_failed"));
+  s.redeliveries = static_cast<std::int64_t>(hash_number(h, "redeliveries"));
+  s.dead_letters = static_cast<std::int64_t>(hash_number(h, "dead_letters"));
+  s.reconciled = static_cast<std::int64_t>(hash_number(h, "reconciled"));
+  s.iterations = hash_number(h, "iterations");
   return s;
 }
 

@@ -29,6 +29,16 @@ struct HistogramSnapshot {
   double sum = 0;
 };
 
+// Histograms in a Redis hash (the worker's metrics and the tile lane's): each
+// observation adds 1 to "<name>:bucket:<bound>" of the first bound >= value
+// ("+Inf" past the last), plus "<name>:count" and "<name>:sum"; read back
+// cumulative, as Prometheus wants them.
+std::string histogram_bucket_field(std::string_view name, const std::vector<double>& bounds, double value);
+HistogramSnapshot read_histogram(const std::map<std::string, std::string>& hash, std::string_view name,
+                                 const std::vector<double>& bounds);
+// A hash field as a number; 0 when absent.
+double hash_number(const std::map<std::string, std::string>& hash, const std::string& field);
+
 struct MetricsSnapshot {
   HistogramSnapshot queue_wait_seconds, render_seconds, batch_size;
   std::int64_t tasks_rendered = 0, tasks_failed = 0, redeliveries = 0, dead_letters = 0, reconciled = 0;
@@ -66,12 +76,8 @@ class MetricsStore {
   std::int64_t workers_alive(std::chrono::seconds max_age = std::chrono::seconds(15));
 
  private:
-  // "<name>:bucket:<bound>" of the bucket `value` falls in.
-  static std::string bucket_field(std::string_view name, const std::vector<double>& bounds, double value);
   void histogram_fields(std::vector<std::string>& argv, std::string_view name, const std::vector<double>& bounds,
                         double value);
-  HistogramSnapshot read_histogram(const std::map<std::string, std::string>& h, std::string_view name,
-                                   const std::vector<double>& bounds);
 
   std::mutex mutex_;
   RedisConnection conn_;

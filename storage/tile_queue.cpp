@@ -14,12 +14,6 @@ std::int64_t unix_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
 }
 
-std::string bound_text(double b) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g", b);
-  return buf;
-}
-
 // KEYS: cache entry, lru, flight. ARGV: member, now ms, token, flight ttl ms.
 // {1, png} hit (last use moved to now) | {2} leader (flight taken) | {3} follower.
 constexpr const char* kLookupScript = R"lua(
@@ -83,35 +77,6 @@ std::string field(const RedisReply& fields, std::string_view name) {
   for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
     if (fields.elements[i].str == name) return fields.elements[i + 1].str;
   return {};
-}
-
-std::string bucket_field(std::string_view name, const std::vector<double>& bounds, double value) {
-  std::string bucket = "+Inf";
-  for (double b : bounds) {
-    if (value <= b) {
-      bucket = bound_text(b);
-      break;
-    }
-  }
-  return std::string(name) + ":bucket:" + bucket;
-}
-
-double number(const std::map<std::string, std::string>& h, const std::string& key) {
-  auto it = h.find(key);
-  return it == h.end() ? 0.0 : std::strtod(it->second.c_str(), nullptr);
-}
-
-HistogramSnapshot histogram(const std::map<std::string, std::string>& h, std::string_view name,
-                            const std::vector<double>& bounds) {
-  HistogramSnapshot s;
-  std::int64_t running = 0;
-  for (double b : bounds) {
-    running += static_cast<std::int64_t>(number(h, std::string(name) + ":bucket:" + bound_text(b)));
-    s.buckets.emplace_back(b, running);
-  }
-  s.count = static_cast<std::int64_t>(number(h, std::string(name) + ":count"));
-  s.sum = number(h, std::string(name) + ":sum");
-  return s;
 }
 
 }  // namespace
@@ -257,12 +222,12 @@ TileWorkerStats TileQueue::worker_stats() {
   const RedisReply r = c->command({"HGETALL", options_.prefix + ":metrics"});
   for (std::size_t i = 0; i + 1 < r.elements.size(); i += 2) h[r.elements[i].str] = r.elements[i + 1].str;
   TileWorkerStats s;
-  s.rendered = static_cast<std::int64_t>(number(h, "rendered"));
-  s.dropped = static_cast<std::int64_t>(number(h, "dropped"));
-  s.failed = static_cast<std::int64_t>(number(h, "failed"));
-  s.batches = static_cast<std::int64_t>(number(h, "batch:count"));
-  s.batch_size = histogram(h, "batch", tile_batch_buckets());
-  s.render_seconds = histogram(h, "render", tile_render_buckets());
+  s.rendered = static_cast<std::int64_t>(hash_number(h, "rendered"));
+  s.dropped = static_cast<std::int64_t>(hash_number(h, "dropped"));
+  s.failed = static_cast<std::int64_t>(hash_number(h, "failed"));
+  s.batches = static_cast<std::int64_t>(hash_number(h, "batch:count"));
+  s.batch_size = read_histogram(h, "batch", tile_batch_buckets());
+  s.render_seconds = read_histogram(h, "render", tile_render_buckets());
   return s;
 }
 
@@ -336,10 +301,10 @@ void TileQueue::record_batch(std::size_t tiles, double seconds, std::int64_t dro
   c->command({"HINCRBY", h, "dropped", std::to_string(dropped)});
   c->command({"HINCRBY", h, "failed", std::to_string(failed)});
   if (tiles > 0) {
-    c->command({"HINCRBY", h, bucket_field("batch", tile_batch_buckets(), static_cast<double>(tiles)), "1"});
+    c->command({"HINCRBY", h, histogram_bucket_field("batch", tile_batch_buckets(), static_cast<double>(tiles)), "1"});
     c->command({"HINCRBY", h, "batch:count", "1"});
     c->command({"HINCRBYFLOAT", h, "batch:sum", std::to_string(tiles)});
-    c->command({"HINCRBY", h, bucket_field("render", tile_render_buckets(), seconds), "1"});
+    c->command({"HINCRBY", h, histogram_bucket_field("render", tile_render_buckets(), seconds), "1"});
     c->command({"HINCRBY", h, "render:count", "1"});
     c->command({"HINCRBYFLOAT", h, "render:sum", std::to_string(seconds)});
   }
