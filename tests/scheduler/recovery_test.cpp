@@ -27,7 +27,7 @@ test::ChildProcess spawn_worker(const std::vector<std::string>& argv, const std:
 TEST_F(SchedulerTest, TaskOfAWorkerKilledMidRenderIsCompletedOnceByAnother) {
   const auto before = metrics();
   // ~1.2e10 iterations: a few seconds on two cores.
-  const std::string id = submit(interior_params(400, 300, 100'000));
+  const std::string id = submit(long_render_params(400, 300, 100'000));
   const auto log = data_dir_ / "worker-a.log";
   auto args = binary_args("worker-a");
   args.insert(args.end(), {"--claim-timeout", "2"});
@@ -58,7 +58,7 @@ TEST_F(SchedulerTest, TaskOfAWorkerKilledMidRenderIsCompletedOnceByAnother) {
 
 TEST_F(SchedulerTest, AWorkerWhoseClaimWasTakenOverNeitherWritesNorCountsTwice) {
   const auto before = metrics();
-  const std::string id = submit(interior_params(400, 300, 100'000));
+  const std::string id = submit(long_render_params(400, 300, 100'000));
   WorkerOptions o = options("w1");
   o.claim_timeout = 1500ms;
   Worker& w = start_worker(o);
@@ -168,7 +168,7 @@ TEST_F(SchedulerTest, QueueSurvivesARedisRestartWithAof) {
   WorkerOptions o = options("w1");
   o.reconcile_interval = 300ms;  // would re-enqueue lost tasks: it must find none
   Worker& w = start_worker(o);
-  const std::string running = submit(interior_params(400, 300, 60'000));
+  const std::string running = submit(long_render_params(400, 300, 60'000));
   ASSERT_TRUE(wait_rendering(running));
   const std::string waiting = submit(small_params());  // undelivered while the worker renders
 
@@ -197,7 +197,7 @@ TEST_F(SchedulerTest, WorkerRidesOutARedisLoadingItsAppendOnlyFile) {
   // A large AOF: after the restart Redis answers LOADING for a while (~0.5 s
   // here), to the worker's reads, claims and keep-alives alike.
   redis().populate(400'000);
-  const std::string running = submit(interior_params(400, 300, 40'000));
+  const std::string running = submit(long_render_params(400, 300, 40'000));
   ASSERT_TRUE(wait_rendering(running));
   redis().stop();
   redis().start_no_wait();
@@ -246,7 +246,7 @@ TEST_F(SchedulerTest, WorkerRidesOutAPostgresOutage) {
   ASSERT_TRUE(wait_status(first, TaskStatus::done, 20s));
 
   // Mid-render: Postgres goes away; a second task arrives while it is down.
-  const std::string running = submit(interior_params(400, 300, 40'000));
+  const std::string running = submit(long_render_params(400, 300, 40'000));
   ASSERT_TRUE(wait_rendering(running));
   const std::string later = create_task(to_json(*parse_task_spec(small_params()).spec));
   postgres().stop();
@@ -288,7 +288,7 @@ TEST_F(SchedulerTest, WorkerWaitsOutAnUnwritableImageStoreWithoutFailingTheTask)
 }
 
 TEST_F(SchedulerTest, SigtermHandsTheRenderBackAndExitsZero) {
-  const std::string id = submit(interior_params(400, 300, 100'000));
+  const std::string id = submit(long_render_params(400, 300, 100'000));
   const auto log = data_dir_ / "worker-a.log";
   auto args = binary_args("worker-a");
   args.insert(args.end(), {"--drain-timeout", "0.3", "--claim-timeout", "60"});

@@ -34,6 +34,10 @@ nlohmann::json interior_params(int width, int height, int max_iter) {
           {"scale", 0.2},         {"max_iter", max_iter},    {"precision", "double"}};
 }
 
+nlohmann::json long_render_params(int width, int height, int max_iter) {
+  return interior_params(width, height, max_iter / test::kSanitizerRenderDivisor);
+}
+
 GatedRenderer::GatedRenderer(int gated_max_iter)
     : gated_max_iter_(gated_max_iter), inner_(make_renderer(BackendKind::cpu, {.threads = 2})) {}
 

@@ -43,6 +43,10 @@ using fractal::test::wait_until;  // tests/support/wait_until.h
 // every sample costs exactly max_iter iterations).
 nlohmann::json small_params(int max_iter = 200);
 nlohmann::json interior_params(int width, int height, int max_iter);
+// interior_params for a render that must last (killed, canceled or handed back
+// mid-render): max_iter / kSanitizerRenderDivisor in the sanitizer build, so it
+// lasts about as long there as in the normal build.
+nlohmann::json long_render_params(int width, int height, int max_iter);
 
 // The CPU renderer, except that a render call holding a job with max_iter ==
 // gated_max_iter waits until open() (or until the worker cancels the render)

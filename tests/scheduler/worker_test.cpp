@@ -96,7 +96,7 @@ TEST_F(SchedulerTest, SkipsATaskDeletedWhileQueued) {
 
 TEST_F(SchedulerTest, DeletingARunningTaskStopsItsRenderWithinASecond) {
   // 4.8e11 iterations: minutes of work unless stopped.
-  const std::string id = submit(interior_params(800, 600, 1'000'000));
+  const std::string id = submit(long_render_params(800, 600, 1'000'000));
   Worker& w = start_worker(options("w1"));
   ASSERT_TRUE(wait_rendering(id));
   const auto t0 = std::chrono::steady_clock::now();
@@ -115,7 +115,7 @@ TEST_F(SchedulerTest, DeletingARunningTaskStopsItsRenderWithinASecond) {
 
 TEST_F(SchedulerTest, CancelingARunningTaskStopsItsRenderAndLeavesNoFile) {
   // 4.8e11 iterations: minutes of work unless stopped.
-  const std::string id = submit(interior_params(800, 600, 1'000'000));
+  const std::string id = submit(long_render_params(800, 600, 1'000'000));
   Worker& w = start_worker(options("w1"));
   ASSERT_TRUE(wait_rendering(id));
   const auto t0 = std::chrono::steady_clock::now();
