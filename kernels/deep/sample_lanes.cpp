@@ -47,8 +47,11 @@ bool advance(const SamplePass& p, Sample& s) {
 // Starts the sample at band index idx (phase 1, then scalar until lane-ready);
 // true: it settled on the way.
 bool start(const SamplePass& p, std::uint32_t idx, Sample& s) {
-  s = Sample{};
+  // Field by field: `s = Sample{}` compiles to a rep stos, ~10 % of this loop's time in a profile.
   s.idx = idx;
+  s.out = PixelResult{};
+  s.dr = s.di = 0;
+  s.n = s.k = 0;
   CExp dz0;
   sample_start(p, idx, dz0, s.dc);
   s.dcr = to_double_re(s.dc);
