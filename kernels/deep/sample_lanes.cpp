@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace fractal::deep {
 namespace {
@@ -33,19 +34,20 @@ inline bool lane_ready(const SamplePass& p, const Sample& s) {
 // Runs s (in phase 2) on the scalar path for at least one iteration, until
 // it settles (true: s.out holds its result) or is lane-ready again. The same
 // sequence of calls as iterate().
-bool advance(const SamplePass& p, Sample& s) {
+// (in_zone_too: stop at n > 0 even inside the probe zone, for the BLA groups.)
+bool advance(const SamplePass& p, Sample& s, bool in_zone_too = false) {
   for (;;) {
     CExp back;
     const Wide w = iterate_wide_once(p.orbit, p.bla, s.dc, s.dcr, s.dci, p.max_iter, s.out, s.dr, s.di, s.n, s.k, back);
     if (w == Wide::settled) return true;
     if (w == Wide::narrow && iterate_narrow(p.orbit, p.bla, back, s.dc, p.max_iter, s.out, s.dr, s.di, s.n, s.k))
       return true;
-    if (lane_ready(p, s)) return false;
+    if (in_zone_too ? s.n > 0 : lane_ready(p, s)) return false;
   }
 }
 
-// Starts the sample at band index idx (phase 1, then scalar until lane-ready);
-// true: it settled on the way.
+// Starts the sample at band index idx (phase 1, then scalar until n > 0 in
+// phase 2); true: it settled on the way.
 bool start(const SamplePass& p, std::uint32_t idx, Sample& s) {
   // Field by field: `s = Sample{}` compiles to a rep stos, ~10 % of this loop's time in a profile.
   s.idx = idx;
@@ -57,7 +59,7 @@ bool start(const SamplePass& p, std::uint32_t idx, Sample& s) {
   s.dcr = to_double_re(s.dc);
   s.dci = to_double_im(s.dc);
   if (iterate_narrow(p.orbit, p.bla, dz0, s.dc, p.max_iter, s.out, s.dr, s.di, s.n, s.k)) return true;
-  return lane_ready(p, s) ? false : advance(p, s);
+  return s.n > 0 ? false : advance(p, s, true);
 }
 
 struct Lanes {
@@ -108,6 +110,132 @@ __attribute__((target_clones("avx2", "default"))) int plain_steps(Lanes& l, int 
   return s;
 }
 
+// The radius r as a double for comparing |dz| >= 2^-1000 against it:
+// exact where r is a normal double, 0 (no |dz| is below it) where r is 0 or
+// below double's normal range.
+inline double radius_double(const FExp& r) { return r.m == 0 || r.e < -1021 ? 0.0 : r.m * pow2(r.e); }
+
+// BLA groups: up to four neighbouring samples at the same reference index and
+// iteration in the probe zone (a sample's first BLA steps: all start at n = 1
+// with |dz| = |dc|, and neighbours' |dc| differ little), stepped together
+// while each would take the same step on its own: one climb through the BLA
+// levels for the group, with each lane's |dz| compared against each radius
+// (find_bla's test, on exact doubles), and one A dz + B dc for all. A lane
+// whose own step would differ (another level, a settled sample, a rebase, a
+// hand-back to phase 1, the CExp form), or that leaves the probe zone, leaves
+// the group with its state before that iteration; the caller goes on with it
+// on the scalar path. in[i]: lane i is in the group (every such lane at the
+// same n and k, phase 2, n > 0); all are false on return.
+__attribute__((target_clones("avx2", "default"))) void bla_group(const SamplePass& p, Sample* g, bool* in) {
+  const VD zero = {0, 0, 0, 0};
+  const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
+#define FRACTAL_ABS(x) reinterpret_cast<VD>(reinterpret_cast<VM>(x) & no_sign)
+  const BlaView& bla = p.bla;
+  VD dr = zero, di = zero, dcr = zero, dci = zero;
+  VM live = {0, 0, 0, 0};
+  int n = -1, k = 0;
+  for (int i = 0; i < kLanes; ++i) {
+    if (!in[i]) continue;
+    dr[i] = g[i].dr;
+    di[i] = g[i].di;
+    dcr[i] = g[i].dcr;
+    dci[i] = g[i].dci;
+    live[i] = -1;
+    n = g[i].n;
+    k = g[i].k;
+  }
+  if (n < 0) return;
+  std::uint32_t added = 0;  // BLA-skipped iterations of the group so far
+  // Lanes in `leave` (and live) drop out with the state before this iteration.
+  auto drop = [&](const VM& leave) {
+    for (int i = 0; i < kLanes; ++i) {
+      if (!(live[i] & leave[i])) continue;
+      g[i].dr = dr[i];
+      g[i].di = di[i];
+      g[i].n = n;
+      g[i].k = k;
+      g[i].out.skipped += added;
+      in[i] = false;
+      live[i] = 0;
+    }
+    return (live[0] | live[1] | live[2] | live[3]) != 0;
+  };
+  const VM all = {-1, -1, -1, -1};
+  for (;;) {
+    // iterate_wide_once's tests before its probe, and the probe zone.
+    const double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
+    const VD zr = zero + Zr + dr, zi = zero + Zi + di;
+    const VD r2 = zr * zr + zi * zi;
+    VM leave = ~(r2 <= 4.0) | (r2 < dr * dr + di * di) | ((zr == dr) & (zi == di)) |
+               ~(FRACTAL_ABS(dr) + FRACTAL_ABS(di) < kBlaProbeBelow);
+    if (k >= p.max_iter || n + 1 >= p.orbit.length || bla.levels == 0) leave = all;
+    // |dz| as magnitude(normalized(dr, di, 0)) has it, as an exact double;
+    // lanes below 2^-1000 (normalized's ldexp path, dz = 0) leave.
+    const VD adr = FRACTAL_ABS(dr), adi = FRACTAL_ABS(di);
+    const VD mx = adr > adi ? adr : adi;
+    leave |= ~(mx >= 0x1p-1000);
+    if (!drop(leave)) break;
+    const VM shift = ((reinterpret_cast<VM>(mx) >> 52) & 0x7ff) - 1022;
+    const VD f = reinterpret_cast<VD>((1023 - shift) << 52);  // 2^-shift
+    const VD nre = dr * f, nim = di * f;
+    const VD sum = nre * nre + nim * nim;
+    VD root;
+    for (int i = 0; i < kLanes; ++i) root[i] = std::sqrt(sum[i]);
+    const VD mag = root * reinterpret_cast<VD>((shift + 1023) << 52);
+    // find_bla, for every lane at once: valid levels form a prefix 0..L; count = L + 1 (0: no BLA step).
+    VM count = {0, 0, 0, 0};
+    const int rel = n - bla.origin;
+    if (n >= bla.origin && rel < bla.level_count[0] && k + 1 <= p.max_iter) {
+      VM valid = mag < radius_double(bla.entries[bla.level_start[0] + rel].r);
+      count -= valid;
+      int top = bla.levels - 1;
+      if (rel != 0) top = std::min(top, lowest_bit(static_cast<unsigned>(rel)));
+      for (int l = 0; l < top && (valid[0] | valid[1] | valid[2] | valid[3]) != 0; ++l) {
+        const int m = rel >> (l + 1);
+        if (m >= bla.level_count[l + 1] || k + (2 << l) > p.max_iter) break;
+        valid &= mag < radius_double(bla.entries[bla.level_start[l + 1] + m].r);
+        count -= valid;
+      }
+    }
+    long long first = -1;
+    for (int i = 0; i < kLanes; ++i)
+      if (live[i] && first < 0) first = count[i];
+    if (!drop(count != first)) break;
+    if (first == 0) {
+      // No BLA step: the plain step.
+      const VD tr = zero + 2 * Zr + dr, ti = zero + 2 * Zi + di;
+      const VD nr = tr * dr - ti * di + dcr;
+      const VD ni = tr * di + ti * dr + dci;
+      if (!drop(FRACTAL_ABS(nr) + FRACTAL_ABS(ni) < kNarrowBelow)) break;
+      dr = live ? nr : dr;
+      di = live ? ni : di;
+      ++n;
+      ++k;
+      continue;
+    }
+    const int level = static_cast<int>(first) - 1;
+    const BlaEntry* e = &bla.entries[bla.level_start[level] + (rel >> level)];
+    // iterate_wide_once's step in plain double; every lane's dc is in range (checked when it joined).
+    if (!(e->a.e > -960 && e->a.e < 960 && e->b.e > -960 && e->b.e < 960)) {
+      drop(all);
+      break;
+    }
+    const double fa = pow2(e->a.e), fb = pow2(e->b.e);
+    const double ar = e->a.re * fa, ai = e->a.im * fa, br = e->b.re * fb, bi = e->b.im * fb;
+    const VD Ar = zero + ar, Ai = zero + ai, Br = zero + br, Bi = zero + bi;
+    const VD nr = (Ar * dr - Ai * di) + (Br * dcr - Bi * dci);
+    const VD ni = (Ar * di + Ai * dr) + (Br * dci + Bi * dcr);
+    if (!drop(FRACTAL_ABS(nr) + FRACTAL_ABS(ni) < kNarrowBelow)) break;
+    dr = live ? nr : dr;
+    di = live ? ni : di;
+    const int steps = 1 << level;
+    n += steps;
+    k += steps;
+    added += static_cast<std::uint32_t>(steps);
+  }
+#undef FRACTAL_ABS
+}
+
 }  // namespace
 
 void iterate_samples_one_by_one(const SamplePass& pass, std::size_t first, std::size_t last, SampleSink& sink) {
@@ -120,13 +248,40 @@ void iterate_samples_one_by_one(const SamplePass& pass, std::size_t first, std::
 void iterate_samples_in_lanes(const SamplePass& p, std::size_t first, std::size_t last, SampleSink& sink) {
   Sample s[kLanes];
   bool active[kLanes];
-  std::size_t q = first;
   // Lane i takes the next sample that does not settle before it is lane-ready.
+  // Stage 1: every sample started, and its first BLA steps taken in groups
+  // of neighbours; the states left in `ready`, in order.
+  thread_local std::vector<Sample> ready;
+  ready.clear();
+  {
+    Sample g[kLanes];
+    bool in[kLanes];
+    std::size_t at = first;
+    while (at < last) {
+      int filled = 0;
+      while (filled < kLanes && at < last) {
+        const std::uint32_t idx = sample_index(p, at++);
+        if (start(p, idx, g[filled])) {
+          sink.done(idx, g[filled].out);
+        } else {
+          ++filled;
+        }
+      }
+      for (int i = 0; i < kLanes; ++i) {
+        const CExp& dc = g[i].dc;
+        in[i] = i < filled && g[i].n == g[0].n && g[i].k == g[0].k && (dc.e > -1010 || (dc.re == 0 && dc.im == 0));
+      }
+      bla_group(p, g, in);
+      for (int i = 0; i < filled; ++i) ready.push_back(g[i]);
+    }
+  }
+  // Stage 2: the lanes.
+  std::size_t next = 0;
   auto fill = [&](int i) {
-    while (q < last) {
-      const std::uint32_t idx = sample_index(p, q++);
-      if (!start(p, idx, s[i])) return true;
-      sink.done(idx, s[i].out);
+    while (next < ready.size()) {
+      s[i] = ready[next++];
+      if (lane_ready(p, s[i]) || !advance(p, s[i])) return true;
+      sink.done(s[i].idx, s[i].out);
     }
     return false;
   };
