@@ -46,8 +46,9 @@ bool advance(const SamplePass& p, Sample& s, bool in_zone_too = false) {
   }
 }
 
-// Starts the sample at band index idx (phase 1, then scalar until n > 0 in
-// phase 2); true: it settled on the way.
+// Starts the sample at band index idx (phase 1 on the scalar path, up to
+// phase 2; n = 0 for a sample that starts in double's range); true: it
+// settled on the way.
 bool start(const SamplePass& p, std::uint32_t idx, Sample& s) {
   // Field by field: `s = Sample{}` compiles to a rep stos, ~10 % of this loop's time in a profile.
   s.idx = idx;
@@ -59,7 +60,7 @@ bool start(const SamplePass& p, std::uint32_t idx, Sample& s) {
   s.dcr = to_double_re(s.dc);
   s.dci = to_double_im(s.dc);
   if (iterate_narrow(p.orbit, p.bla, dz0, s.dc, p.max_iter, s.out, s.dr, s.di, s.n, s.k)) return true;
-  return s.n > 0 ? false : advance(p, s, true);
+  return false;
 }
 
 struct Lanes {
@@ -125,7 +126,8 @@ inline double radius_double(const FExp& r) { return r.m == 0 || r.e < -1021 ? 0.
 // hand-back to phase 1, the CExp form), or that leaves the probe zone, leaves
 // the group with its state before that iteration; the caller goes on with it
 // on the scalar path. in[i]: lane i is in the group (every such lane at the
-// same n and k, phase 2, n > 0); all are false on return.
+// same n and k, in phase 2); all are false on return. (A Mandelbrot sample's
+// first iteration, at n = 0 with dz = 0, is a plain step here: dz_1 = dc.)
 __attribute__((target_clones("avx2", "default"))) void bla_group(const SamplePass& p, Sample* g, bool* in) {
   const VD zero = {0, 0, 0, 0};
   const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
@@ -166,14 +168,17 @@ __attribute__((target_clones("avx2", "default"))) void bla_group(const SamplePas
     const double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
     const VD zr = zero + Zr + dr, zi = zero + Zi + di;
     const VD r2 = zr * zr + zi * zi;
-    VM leave = ~(r2 <= 4.0) | (r2 < dr * dr + di * di) | ((zr == dr) & (zi == di)) |
-               ~(FRACTAL_ABS(dr) + FRACTAL_ABS(di) < kBlaProbeBelow);
+    VM leave = ~(r2 <= 4.0) | (r2 < dr * dr + di * di) | ~(FRACTAL_ABS(dr) + FRACTAL_ABS(di) < kBlaProbeBelow);
+    if (n > 0) leave |= (zr == dr) & (zi == di);
     if (k >= p.max_iter || n + 1 >= p.orbit.length || bla.levels == 0) leave = all;
-    // |dz| as magnitude(normalized(dr, di, 0)) has it, as an exact double;
-    // lanes below 2^-1000 (normalized's ldexp path, dz = 0) leave.
+    // |dz| as magnitude(normalized(dr, di, 0)) has it, as an exact double,
+    // where find_bla looks at it; there lanes below 2^-1000 (normalized's
+    // ldexp path, dz = 0) leave.
+    const int rel = n - bla.origin;
+    const bool probe = n >= bla.origin && rel < bla.level_count[0] && k + 1 <= p.max_iter;
     const VD adr = FRACTAL_ABS(dr), adi = FRACTAL_ABS(di);
     const VD mx = adr > adi ? adr : adi;
-    leave |= ~(mx >= 0x1p-1000);
+    if (probe) leave |= ~(mx >= 0x1p-1000);
     if (!drop(leave)) break;
     const VM shift = ((reinterpret_cast<VM>(mx) >> 52) & 0x7ff) - 1022;
     const VD f = reinterpret_cast<VD>((1023 - shift) << 52);  // 2^-shift
@@ -184,8 +189,7 @@ __attribute__((target_clones("avx2", "default"))) void bla_group(const SamplePas
     const VD mag = root * reinterpret_cast<VD>((shift + 1023) << 52);
     // find_bla, for every lane at once: valid levels form a prefix 0..L; count = L + 1 (0: no BLA step).
     VM count = {0, 0, 0, 0};
-    const int rel = n - bla.origin;
-    if (n >= bla.origin && rel < bla.level_count[0] && k + 1 <= p.max_iter) {
+    if (probe) {
       VM valid = mag < radius_double(bla.entries[bla.level_start[0] + rel].r);
       count -= valid;
       int top = bla.levels - 1;
