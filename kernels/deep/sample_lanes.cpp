@@ -116,19 +116,20 @@ __attribute__((target_clones("avx2", "default"))) int plain_steps(Lanes& l, int 
 // below double's normal range.
 inline double radius_double(const FExp& r) { return r.m == 0 || r.e < -1021 ? 0.0 : r.m * pow2(r.e); }
 
-// BLA groups: up to four neighbouring samples at the same reference index and
-// iteration in the probe zone (a sample's first BLA steps: all start at n = 1
-// with |dz| = |dc|, and neighbours' |dc| differ little), stepped together
-// while each would take the same step on its own: one climb through the BLA
-// levels for the group, with each lane's |dz| compared against each radius
-// (find_bla's test, on exact doubles), and one A dz + B dc for all. A lane
-// whose own step would differ (another level, a settled sample, a rebase, a
-// hand-back to phase 1, the CExp form), or that leaves the probe zone, leaves
-// the group with its state before that iteration; the caller goes on with it
-// on the scalar path. in[i]: lane i is in the group (every such lane at the
-// same n and k, in phase 2); all are false on return. (A Mandelbrot sample's
-// first iteration, at n = 0 with dz = 0, is a plain step here: dz_1 = dc.)
-__attribute__((target_clones("avx2", "default"))) void bla_group(const SamplePass& p, Sample* g, bool* in) {
+// Groups: up to four neighbouring samples at the same reference index and
+// iteration (all start together at n = 0, and neighbours' orbits stay close),
+// stepped together while each would take the same step on its own: plain
+// steps with one Z_n for all, a rebase when every lane needs one at once, and
+// BLA steps with one climb through the levels for the group, each lane's |dz|
+// compared against each radius (find_bla's test, on exact doubles), and one
+// A dz + B dc for all. A lane whose own iteration would differ (another
+// level, a settled sample, a rebase of its own, a hand-back to phase 1, the
+// CExp form, the iteration or reference limit) leaves the group with its
+// state before that iteration; the caller goes on with it in the lanes
+// (stage 2) or on the scalar path. in[i]: lane i is in the group (every such
+// lane at the same n and k, in phase 2); all are false on return.
+constexpr int kMinGroup = 3;
+__attribute__((target_clones("avx2", "default"))) void group_steps(const SamplePass& p, Sample* g, bool* in) {
   const VD zero = {0, 0, 0, 0};
   const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
 #define FRACTAL_ABS(x) reinterpret_cast<VD>(reinterpret_cast<VM>(x) & no_sign)
@@ -147,50 +148,102 @@ __attribute__((target_clones("avx2", "default"))) void bla_group(const SamplePas
     k = g[i].k;
   }
   if (n < 0) return;
-  std::uint32_t added = 0;  // BLA-skipped iterations of the group so far
+  // The group's BLA-skipped iterations and rebases so far, and its state before this iteration.
+  std::uint32_t added = 0, rebases = 0;
+  VD pdr = dr, pdi = di;
+  int pn = n, pk = k;
+  std::uint32_t padded = 0, prebases = 0;
   // Lanes in `leave` (and live) drop out with the state before this iteration.
   auto drop = [&](const VM& leave) {
     for (int i = 0; i < kLanes; ++i) {
       if (!(live[i] & leave[i])) continue;
-      g[i].dr = dr[i];
-      g[i].di = di[i];
-      g[i].n = n;
-      g[i].k = k;
-      g[i].out.skipped += added;
+      g[i].dr = pdr[i];
+      g[i].di = pdi[i];
+      g[i].n = pn;
+      g[i].k = pk;
+      g[i].out.skipped += padded;
+      g[i].out.rebases += prebases;
       in[i] = false;
       live[i] = 0;
     }
     return (live[0] | live[1] | live[2] | live[3]) != 0;
   };
   const VM all = {-1, -1, -1, -1};
+  const bool have_bla = bla.levels > 0;
   for (;;) {
-    // iterate_wide_once's tests before its probe, and the probe zone.
-    const double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
+    // Plain steps while no live lane needs anything else: iterate_wide_once's
+    // tests and step, as in stage 2, with one Z_n for all (the lanes not live
+    // compute values nobody reads).
+    if (n > 0) {
+      const VD narrow_below = zero + kNarrowBelow, probe_below = zero + (have_bla ? kBlaProbeBelow : 0.0);
+      for (int left = std::min(p.max_iter - k, p.orbit.length - 1 - n); left > 0; --left) {
+        const double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
+        const VD zr = zero + Zr + dr, zi = zero + Zi + di;
+        const VD r2 = zr * zr + zi * zi;
+        const VD tr = zero + 2 * Zr + dr, ti = zero + 2 * Zi + di;
+        const VD nr = tr * dr - ti * di + dcr;
+        const VD ni = tr * di + ti * dr + dci;
+        const VM bad = live & (~(r2 <= 4.0) | (r2 < dr * dr + di * di) | ((zr == dr) & (zi == di)) |
+                               (FRACTAL_ABS(dr) + FRACTAL_ABS(di) < probe_below) |
+                               (FRACTAL_ABS(nr) + FRACTAL_ABS(ni) < narrow_below));
+        if ((bad[0] | bad[1] | bad[2] | bad[3]) != 0) break;
+        dr = nr;
+        di = ni;
+        ++n;
+        ++k;
+      }
+    }
+    pdr = dr;
+    pdi = di;
+    pn = n;
+    pk = k;
+    padded = added;
+    prebases = rebases;
+    // iterate_wide_once: settled, the limits, the rebase.
+    double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
     const VD zr = zero + Zr + dr, zi = zero + Zi + di;
     const VD r2 = zr * zr + zi * zi;
-    VM leave = ~(r2 <= 4.0) | (r2 < dr * dr + di * di) | ~(FRACTAL_ABS(dr) + FRACTAL_ABS(di) < kBlaProbeBelow);
-    if (n > 0) leave |= (zr == dr) & (zi == di);
-    if (k >= p.max_iter || n + 1 >= p.orbit.length || bla.levels == 0) leave = all;
-    // |dz| as magnitude(normalized(dr, di, 0)) has it, as an exact double,
-    // where find_bla looks at it; there lanes below 2^-1000 (normalized's
-    // ldexp path, dz = 0) leave.
-    const int rel = n - bla.origin;
-    const bool probe = n >= bla.origin && rel < bla.level_count[0] && k + 1 <= p.max_iter;
-    const VD adr = FRACTAL_ABS(dr), adi = FRACTAL_ABS(di);
-    const VD mx = adr > adi ? adr : adi;
-    if (probe) leave |= ~(mx >= 0x1p-1000);
+    VM leave = ~(r2 <= 4.0);
+    // The limits; and a group down to kMinGroup - 1 lanes breaks up: one
+    // chain of dependent steps leaves the core idle where the lanes of stage
+    // 2 run four samples' chains side by side.
+    if (k >= p.max_iter || n + 1 >= p.orbit.length || -(live[0] + live[1] + live[2] + live[3]) < kMinGroup) leave = all;
     if (!drop(leave)) break;
-    const VM shift = ((reinterpret_cast<VM>(mx) >> 52) & 0x7ff) - 1022;
-    const VD f = reinterpret_cast<VD>((1023 - shift) << 52);  // 2^-shift
-    const VD nre = dr * f, nim = di * f;
-    const VD sum = nre * nre + nim * nim;
-    VD root;
-    for (int i = 0; i < kLanes; ++i) root[i] = std::sqrt(sum[i]);
-    const VD mag = root * reinterpret_cast<VD>((shift + 1023) << 52);
-    // find_bla, for every lane at once: valid levels form a prefix 0..L; count = L + 1 (0: no BLA step).
+    VM rebase = r2 < dr * dr + di * di;
+    if (n > 0) rebase |= (zr == dr) & (zi == di);
+    if (((rebase ^ live) & live)[0] == 0 && ((rebase ^ live) & live)[1] == 0 && ((rebase ^ live) & live)[2] == 0 &&
+        ((rebase ^ live) & live)[3] == 0) {
+      // Every lane rebases: dz := z - Z_0, n := 0.
+      dr = zr - p.orbit.re[0];
+      di = zi - p.orbit.im[0];
+      n = 0;
+      ++rebases;
+      Zr = p.orbit.re[0];
+      Zi = p.orbit.im[0];
+    } else if (!drop(rebase)) {
+      break;
+    }
+    // The probe zone, and |dz| as magnitude(normalized(dr, di, 0)) has it, as
+    // an exact double, where find_bla looks at it; there lanes below 2^-1000
+    // (normalized's ldexp path, dz = 0) leave.
+    const VD adr = FRACTAL_ABS(dr), adi = FRACTAL_ABS(di);
+    VM zone = {0, 0, 0, 0};
+    if (have_bla) zone = adr + adi < kBlaProbeBelow;
+    const int rel = n - bla.origin;
+    const bool probe = have_bla && n >= bla.origin && rel < bla.level_count[0] && k + 1 <= p.max_iter;
+    const VD mx = adr > adi ? adr : adi;
+    if (probe && !drop(zone & ~(mx >= 0x1p-1000))) break;
+    // find_bla for every lane in the zone at once: valid levels form a prefix 0..L; count = L + 1 (0: no BLA step).
     VM count = {0, 0, 0, 0};
-    if (probe) {
-      VM valid = mag < radius_double(bla.entries[bla.level_start[0] + rel].r);
+    if (probe && (zone[0] | zone[1] | zone[2] | zone[3]) != 0) {
+      const VM shift = ((reinterpret_cast<VM>(mx) >> 52) & 0x7ff) - 1022;
+      const VD f = reinterpret_cast<VD>((1023 - shift) << 52);  // 2^-shift
+      const VD nre = dr * f, nim = di * f;
+      const VD sum = nre * nre + nim * nim;
+      VD root;
+      for (int i = 0; i < kLanes; ++i) root[i] = std::sqrt(sum[i]);
+      const VD mag = root * reinterpret_cast<VD>((shift + 1023) << 52);
+      VM valid = zone & (mag < radius_double(bla.entries[bla.level_start[0] + rel].r));
       count -= valid;
       int top = bla.levels - 1;
       if (rel != 0) top = std::min(top, lowest_bit(static_cast<unsigned>(rel)));
@@ -275,7 +328,7 @@ void iterate_samples_in_lanes(const SamplePass& p, std::size_t first, std::size_
         const CExp& dc = g[i].dc;
         in[i] = i < filled && g[i].n == g[0].n && g[i].k == g[0].k && (dc.e > -1010 || (dc.re == 0 && dc.im == 0));
       }
-      bla_group(p, g, in);
+      group_steps(p, g, in);
       for (int i = 0; i < filled; ++i) ready.push_back(g[i]);
     }
   }

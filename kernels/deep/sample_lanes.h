@@ -1,14 +1,16 @@
 // The CPU runner's inner loop: the samples of a chunk iterated several at a
 // time, in two stages.
-// 1. Each sample is started (phase 1 on the scalar path) and its first BLA
-//    steps in phase 2 are taken in groups of four neighbours at the same
-//    reference index (they start together, and neighbours' |dz| = |dc| are
-//    close): one climb through the BLA levels and one A dz + B dc, as SIMD
-//    lanes, while every lane would take that same step on its own.
-// 2. Their plain phase-2 perturbation steps (dz in double, no BLA probe, no
-//    rebase; the bulk of the work at 1e-100..1e-300, where counts are a few
-//    hundred to a few thousand) as SIMD lanes, one sample a lane, each at its
-//    own reference index.
+// 1. Each sample is started (phase 1 on the scalar path), then iterated in
+//    a group of four neighbours at the same reference index (they start
+//    together, and neighbours' orbits stay close: next to a minibrot they
+//    rebase together once a period), as SIMD lanes, while every lane would
+//    take the same step on its own: plain steps with one Z_n, rebases, and
+//    BLA steps with one climb through the levels and one A dz + B dc.
+// 2. Samples that left their group (a step of their own, or a group down to
+//    two) go on four at a time, one sample a lane, each at its own reference
+//    index: their plain phase-2 perturbation steps (dz in double, no BLA
+//    probe, no rebase; the bulk of the work at c = i, 1e-100..1e-300, where
+//    counts are a few hundred to a few thousand) as SIMD lanes.
 // Everything else (phase 1, later BLA steps, rebases, the step that settles a
 // sample, hand-backs to phase 1) runs the shared scalar code of
 // kernels/deep/perturbation.h from the lane's state, so the counts, rebases and
