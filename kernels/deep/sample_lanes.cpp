@@ -133,6 +133,8 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
   const VD zero = {0, 0, 0, 0};
   const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
 #define FRACTAL_ABS(x) reinterpret_cast<VD>(reinterpret_cast<VM>(x) & no_sign)
+// (Not zero + x: that turns Z = -0 into +0, and the sign of a zero result with it.)
+#define FRACTAL_SPLAT(x) VD{(x), (x), (x), (x)}
   const BlaView& bla = p.bla;
   VD dr = zero, di = zero, dcr = zero, dci = zero;
   VM live = {0, 0, 0, 0};
@@ -174,19 +176,31 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     // Plain steps while no live lane needs anything else: iterate_wide_once's
     // tests and step, as in stage 2, with one Z_n for all (the lanes not live
     // compute values nobody reads).
-    if (n > 0) {
-      const VD narrow_below = zero + kNarrowBelow, probe_below = zero + (have_bla ? kBlaProbeBelow : 0.0);
+    // The probe-zone test of an iteration is |nr| + |ni| of the step before
+    // (its dz), taken with the hand-back test on the same sum: a step whose
+    // successor would probe is still taken here, then the loop ends.
+    const VD narrow_below = zero + kNarrowBelow, probe_below = zero + (have_bla ? kBlaProbeBelow : 0.0);
+    const VM zone_now = live & (FRACTAL_ABS(dr) + FRACTAL_ABS(di) < probe_below);
+    if (n > 0 && (zone_now[0] | zone_now[1] | zone_now[2] | zone_now[3]) == 0) {
       for (int left = std::min(p.max_iter - k, p.orbit.length - 1 - n); left > 0; --left) {
         const double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
-        const VD zr = zero + Zr + dr, zi = zero + Zi + di;
+        const VD zr = FRACTAL_SPLAT(Zr) + dr, zi = FRACTAL_SPLAT(Zi) + di;
         const VD r2 = zr * zr + zi * zi;
-        const VD tr = zero + 2 * Zr + dr, ti = zero + 2 * Zi + di;
+        const VD tr = FRACTAL_SPLAT(2 * Zr) + dr, ti = FRACTAL_SPLAT(2 * Zi) + di;
         const VD nr = tr * dr - ti * di + dcr;
         const VD ni = tr * di + ti * dr + dci;
-        const VM bad = live & (~(r2 <= 4.0) | (r2 < dr * dr + di * di) | ((zr == dr) & (zi == di)) |
-                               (FRACTAL_ABS(dr) + FRACTAL_ABS(di) < probe_below) |
-                               (FRACTAL_ABS(nr) + FRACTAL_ABS(ni) < narrow_below));
-        if ((bad[0] | bad[1] | bad[2] | bad[3]) != 0) break;
+        const VD sum = FRACTAL_ABS(nr) + FRACTAL_ABS(ni);
+        const VM bad = live & (~(r2 <= 4.0) | (r2 < dr * dr + di * di) | ((zr == dr) & (zi == di)) | (sum < narrow_below));
+        const VM stop = bad | (live & (sum < probe_below));
+        if ((stop[0] | stop[1] | stop[2] | stop[3]) != 0) {
+          if ((bad[0] | bad[1] | bad[2] | bad[3]) == 0) {
+            dr = nr;
+            di = ni;
+            ++n;
+            ++k;
+          }
+          break;
+        }
         dr = nr;
         di = ni;
         ++n;
@@ -201,7 +215,7 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     prebases = rebases;
     // iterate_wide_once: settled, the limits, the rebase.
     double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
-    const VD zr = zero + Zr + dr, zi = zero + Zi + di;
+    const VD zr = FRACTAL_SPLAT(Zr) + dr, zi = FRACTAL_SPLAT(Zi) + di;
     const VD r2 = zr * zr + zi * zi;
     VM leave = ~(r2 <= 4.0);
     // The limits; and a group down to kMinGroup - 1 lanes breaks up: one
@@ -260,7 +274,7 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     if (!drop(count != first)) break;
     if (first == 0) {
       // No BLA step: the plain step.
-      const VD tr = zero + 2 * Zr + dr, ti = zero + 2 * Zi + di;
+      const VD tr = FRACTAL_SPLAT(2 * Zr) + dr, ti = FRACTAL_SPLAT(2 * Zi) + di;
       const VD nr = tr * dr - ti * di + dcr;
       const VD ni = tr * di + ti * dr + dci;
       if (!drop(FRACTAL_ABS(nr) + FRACTAL_ABS(ni) < kNarrowBelow)) break;
@@ -279,7 +293,7 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     }
     const double fa = pow2(e->a.e), fb = pow2(e->b.e);
     const double ar = e->a.re * fa, ai = e->a.im * fa, br = e->b.re * fb, bi = e->b.im * fb;
-    const VD Ar = zero + ar, Ai = zero + ai, Br = zero + br, Bi = zero + bi;
+    const VD Ar = FRACTAL_SPLAT(ar), Ai = FRACTAL_SPLAT(ai), Br = FRACTAL_SPLAT(br), Bi = FRACTAL_SPLAT(bi);
     const VD nr = (Ar * dr - Ai * di) + (Br * dcr - Bi * dci);
     const VD ni = (Ar * di + Ai * dr) + (Br * dci + Bi * dcr);
     if (!drop(FRACTAL_ABS(nr) + FRACTAL_ABS(ni) < kNarrowBelow)) break;
@@ -290,6 +304,7 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     k += steps;
     added += static_cast<std::uint32_t>(steps);
   }
+#undef FRACTAL_SPLAT
 #undef FRACTAL_ABS
 }
 
