@@ -23,6 +23,8 @@ struct Sample {
   double dcr = 0, dci = 0;
   double dr = 0, di = 0;  // phase 2: dz in double at (n, k)
   int n = 0, k = 0;
+  bool narrow = false;  // in phase 1 at (n, k), dz in CExp
+  CExp dz;
 };
 
 // Where a lane takes over: phase 2 at n > 0 (the rebase test's n > 0 holds)
@@ -59,8 +61,23 @@ bool start(const SamplePass& p, std::uint32_t idx, Sample& s) {
   sample_start(p, idx, dz0, s.dc);
   s.dcr = to_double_re(s.dc);
   s.dci = to_double_im(s.dc);
-  if (iterate_narrow(p.orbit, p.bla, dz0, s.dc, p.max_iter, s.out, s.dr, s.di, s.n, s.k)) return true;
-  return false;
+  // iterate_narrow's own test: a sample below double's range stays in phase 1 (the groups take it from here).
+  const bool dz_zero = dz0.re == 0 && dz0.im == 0;
+  const CExp& dc = s.dc;
+  if (!(dz_zero ? (dc.re == 0 && dc.im == 0) || dc.e >= kDoubleFrom : dz0.e >= kDoubleFrom)) {
+    s.narrow = true;
+    s.dz = dz0;
+    return false;
+  }
+  s.narrow = false;
+  return iterate_narrow(p.orbit, p.bla, dz0, s.dc, p.max_iter, s.out, s.dr, s.di, s.n, s.k);
+}
+
+// Finishes phase 1 of s on the scalar path; true: it settled.
+bool finish_narrow(const SamplePass& p, Sample& s) {
+  if (!s.narrow) return false;
+  s.narrow = false;
+  return iterate_narrow(p.orbit, p.bla, s.dz, s.dc, p.max_iter, s.out, s.dr, s.di, s.n, s.k);
 }
 
 struct Lanes {
@@ -308,6 +325,209 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
 #undef FRACTAL_ABS
 }
 
+// Phase 1 (dz below double's range, in CExp) for a group of neighbours at the
+// same n and k, as group_steps does phase 2: while every lane's iteration in
+// iterate_narrow is a BLA step of the same level (or a rebase of a periodic
+// reference at 0, which leaves dz as it is when Z_0 = 0), one climb and one
+// add(mul(A, dz), mul(B, dc)) in CExp for all, as SIMD lanes with the same
+// roundings (mantissa products, normalisation by powers of two, exponent
+// alignment). A step without BLA is iterate_narrow's step(), lane by lane. A
+// lane that would do anything else leaves with its state before that
+// iteration (s.narrow, s.dz); a lane whose dz enters double's range leaves
+// with its phase-2 state (dr, di), unless all do at once: then the group is
+// in phase 2 at the same n and k. in[i]: lane i is in the group (s.narrow,
+// dz != 0 or n = 0); on return in[i] says whether lane i is in phase 2 with
+// the others still in[].
+__attribute__((target_clones("avx2", "default"))) void group_narrow(const SamplePass& p, Sample* g, bool* in) {
+  const VD zero = {0, 0, 0, 0};
+  const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
+#define FRACTAL_ABS(x) reinterpret_cast<VD>(reinterpret_cast<VM>(x) & no_sign)
+  // 2^e for e in [-1022, 1023] (bits), and pow2's 0 below -1022.
+#define FRACTAL_POW2(e) reinterpret_cast<VD>(((e) + 1023) << 52)
+  const BlaView& bla = p.bla;
+  VD re = zero, im = zero, cre = zero, cim = zero;  // dz and dc, CExp mantissas
+  VM ex = {0, 0, 0, 0}, cex = {0, 0, 0, 0};         // and exponents
+  VM live = {0, 0, 0, 0};
+  int n = -1, k = 0;
+  for (int i = 0; i < kLanes; ++i) {
+    if (!in[i]) continue;
+    re[i] = g[i].dz.re;
+    im[i] = g[i].dz.im;
+    ex[i] = g[i].dz.e;
+    cre[i] = g[i].dc.re;
+    cim[i] = g[i].dc.im;
+    cex[i] = g[i].dc.e;
+    live[i] = -1;
+    n = g[i].n;
+    k = g[i].k;
+  }
+  if (n < 0) return;
+  std::uint32_t added = 0, rebases = 0;
+  VD pre = re, pim = im;
+  VM pex = ex;
+  int pn = n, pk = k;
+  std::uint32_t padded = 0, prebases = 0;
+  auto drop = [&](const VM& leave) {
+    for (int i = 0; i < kLanes; ++i) {
+      if (!(live[i] & leave[i])) continue;
+      g[i].dz = CExp{pre[i], pim[i], static_cast<int>(pex[i])};
+      g[i].n = pn;
+      g[i].k = pk;
+      g[i].out.skipped += padded;
+      g[i].out.rebases += prebases;
+      in[i] = false;
+      live[i] = 0;
+    }
+    return (live[0] | live[1] | live[2] | live[3]) != 0;
+  };
+  const VM all = {-1, -1, -1, -1};
+  // normalized(r, i, e) for every lane; lanes where it would take its slow
+  // paths (a nonzero max below 2^-1000) are flagged in `odd`.
+  auto normalize = [&](VD& r, VD& i, VM& e, VM& odd) {
+    const VD ar = FRACTAL_ABS(r), ai = FRACTAL_ABS(i);
+    const VD m = ar > ai ? ar : ai;
+    const VM is_zero = m == 0.0;
+    odd |= ~is_zero & (m < 0x1p-1000);
+    const VM shift = ((reinterpret_cast<VM>(m) >> 52) & 0x7ff) - 1022;
+    const VD f = reinterpret_cast<VD>((1023 - shift) << 52);
+    r = is_zero ? zero : r * f;
+    i = is_zero ? zero : i * f;
+    e = is_zero ? VM{0, 0, 0, 0} : e + shift;
+  };
+  for (;;) {
+    pre = re;
+    pim = im;
+    pex = ex;
+    pn = n;
+    pk = k;
+    padded = added;
+    prebases = rebases;
+    // iterate_narrow: settled (z = Z_n + dz in double), the end of the reference, a reference at 0.
+    const double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
+    const VM exc = ex < -1022 ? VM{-1022, -1022, -1022, -1022} : ex;
+    const VM tiny = ex < -1022;
+    const VD dzr = tiny ? zero : re * FRACTAL_POW2(exc), dzi = tiny ? zero : im * FRACTAL_POW2(exc);
+    const VD zr = VD{Zr, Zr, Zr, Zr} + dzr, zi = VD{Zi, Zi, Zi, Zi} + dzi;
+    const VD r2 = zr * zr + zi * zi;
+    VM leave = ~(r2 <= 4.0);
+    if (k >= p.max_iter || n + 1 >= p.orbit.length) leave = all;
+    if (!drop(leave)) break;
+    if (n > 0 && Zr == 0 && Zi == 0) {
+      // A periodic reference back at 0: dz := Z_n + dz - Z_0, n := 0, which
+      // is dz itself (normalised already) when Z_0 = 0.
+      if (p.orbit.re[0] != 0 || p.orbit.im[0] != 0) {
+        drop(all);
+        break;
+      }
+      n = 0;
+      ++rebases;
+    }
+    // find_bla with magnitude(dz) as an FExp (mantissa, exponent) per lane.
+    const int rel = n - bla.origin;
+    const bool probe = bla.levels > 0 && n >= bla.origin && rel < bla.level_count[0] && k + 1 <= p.max_iter;
+    VM count = {0, 0, 0, 0};
+    if (probe) {
+      if (!drop((re == 0.0) & (im == 0.0))) break;  // magnitude 0: not here
+      const VD sum = re * re + im * im;
+      VD root;
+      for (int i = 0; i < kLanes; ++i) root[i] = std::sqrt(sum[i]);
+      const VM s2 = ((reinterpret_cast<VM>(root) >> 52) & 0x7ff) - 1022;
+      const VD mm = root * reinterpret_cast<VD>((1023 - s2) << 52);
+      const VM me = ex + s2;
+      auto below = [&](const FExp& r) -> VM {
+        if (r.m == 0) return VM{0, 0, 0, 0};
+        const VM re_ = VM{0, 0, 0, 0} + r.e;
+        return (me < re_) | ((me == re_) & (mm < r.m));
+      };
+      VM valid = below(bla.entries[bla.level_start[0] + rel].r);
+      count -= valid;
+      int top = bla.levels - 1;
+      if (rel != 0) top = std::min(top, lowest_bit(static_cast<unsigned>(rel)));
+      for (int l = 0; l < top && (valid[0] | valid[1] | valid[2] | valid[3]) != 0; ++l) {
+        const int m = rel >> (l + 1);
+        if (m >= bla.level_count[l + 1] || k + (2 << l) > p.max_iter) break;
+        valid &= below(bla.entries[bla.level_start[l + 1] + m].r);
+        count -= valid;
+      }
+    }
+    long long first = -1;
+    for (int i = 0; i < kLanes; ++i)
+      if (live[i] && first < 0) first = count[i];
+    if (!drop(count != first)) break;
+    if (first == 0) {
+      // No BLA step: iterate_narrow's step(), lane by lane.
+      for (int i = 0; i < kLanes; ++i) {
+        if (!live[i]) continue;
+        const CExp d = step(Zr, Zi, CExp{re[i], im[i], static_cast<int>(ex[i])}, g[i].dc);
+        re[i] = d.re;
+        im[i] = d.im;
+        ex[i] = d.e;
+      }
+      ++n;
+      ++k;
+    } else {
+      const int level = static_cast<int>(first) - 1;
+      const BlaEntry* e = &bla.entries[bla.level_start[level] + (rel >> level)];
+      VM odd = {0, 0, 0, 0};
+      // mul(A, dz), mul(B, dc)
+      const double ar = e->a.re, ai = e->a.im, br = e->b.re, bi = e->b.im;
+      VD xr = VD{ar, ar, ar, ar} * re - VD{ai, ai, ai, ai} * im;
+      VD xi = VD{ar, ar, ar, ar} * im + VD{ai, ai, ai, ai} * re;
+      VM xe = ex + e->a.e;
+      normalize(xr, xi, xe, odd);
+      VD yr = VD{br, br, br, br} * cre - VD{bi, bi, bi, bi} * cim;
+      VD yi = VD{br, br, br, br} * cim + VD{bi, bi, bi, bi} * cre;
+      VM ye = cex + e->b.e;
+      normalize(yr, yi, ye, odd);
+      // add(x, y): x = 0 gives y, y = 0 gives x, else the larger exponent's
+      // mantissas plus the other's times 2^(difference) (0 below -1022).
+      const VM x_zero = (xr == 0.0) & (xi == 0.0), y_zero = (yr == 0.0) & (yi == 0.0);
+      const VM ge = xe >= ye;
+      const VD br_ = ge ? xr : yr, bi_ = ge ? xi : yi, sr = ge ? yr : xr, si = ge ? yi : xi;
+      const VM be = ge ? xe : ye, se = ge ? ye : xe;
+      const VM d = se - be;
+      const VM low = d < -1022;
+      const VM dcl = low ? VM{0, 0, 0, 0} : d;
+      const VD f = low ? zero : FRACTAL_POW2(dcl);
+      VD ur = br_ + sr * f, ui = bi_ + si * f;
+      VM ue = be;
+      normalize(ur, ui, ue, odd);
+      const VD nr = x_zero ? yr : y_zero ? xr : ur;
+      const VD ni = x_zero ? yi : y_zero ? xi : ui;
+      const VM ne = x_zero ? ye : y_zero ? xe : ue;
+      if (!drop(odd)) break;
+      re = live ? nr : re;
+      im = live ? ni : im;
+      ex = live ? ne : ex;
+      const int steps = 1 << level;
+      n += steps;
+      k += steps;
+      added += static_cast<std::uint32_t>(steps);
+    }
+    // iterate_narrow's exit: dz in double's range.
+    const VM wide = live & (ex >= kDoubleFrom) & ~((re == 0.0) & (im == 0.0));
+    if ((wide[0] | wide[1] | wide[2] | wide[3]) == 0) continue;
+    const bool all_wide = (((wide ^ live) & live)[0] | ((wide ^ live) & live)[1] | ((wide ^ live) & live)[2] |
+                           ((wide ^ live) & live)[3]) == 0;
+    for (int i = 0; i < kLanes; ++i) {
+      if (!wide[i]) continue;
+      const CExp d{re[i], im[i], static_cast<int>(ex[i])};
+      g[i].dr = to_double_re(d);
+      g[i].di = to_double_im(d);
+      g[i].n = n;
+      g[i].k = k;
+      g[i].out.skipped += added;
+      g[i].out.rebases += rebases;
+      g[i].narrow = false;
+      in[i] = all_wide;  // all at once: on to phase 2 together
+      live[i] = 0;
+    }
+    if (!(live[0] | live[1] | live[2] | live[3])) break;
+  }
+#undef FRACTAL_POW2
+#undef FRACTAL_ABS
+}
+
 }  // namespace
 
 void iterate_samples_one_by_one(const SamplePass& pass, std::size_t first, std::size_t last, SampleSink& sink) {
@@ -339,12 +559,26 @@ void iterate_samples_in_lanes(const SamplePass& p, std::size_t first, std::size_
           ++filled;
         }
       }
+      // Phase 1 together where it starts together; what leaves it finishes phase 1 alone.
+      for (int i = 0; i < kLanes; ++i) in[i] = i < filled && g[i].narrow && g[i].n == g[0].n && g[i].k == g[0].k;
+      group_narrow(p, g, in);
+      for (int i = 0; i < filled; ++i) {
+        if (finish_narrow(p, g[i])) {
+          sink.done(g[i].idx, g[i].out);
+          g[i].idx = UINT32_MAX;  // done
+        }
+      }
+      int lead = -1;
+      for (int i = 0; i < filled && lead < 0; ++i)
+        if (g[i].idx != UINT32_MAX) lead = i;
       for (int i = 0; i < kLanes; ++i) {
         const CExp& dc = g[i].dc;
-        in[i] = i < filled && g[i].n == g[0].n && g[i].k == g[0].k && (dc.e > -1010 || (dc.re == 0 && dc.im == 0));
+        in[i] = i < filled && lead >= 0 && g[i].idx != UINT32_MAX && g[i].n == g[lead].n && g[i].k == g[lead].k &&
+                (dc.e > -1010 || (dc.re == 0 && dc.im == 0));
       }
       group_steps(p, g, in);
-      for (int i = 0; i < filled; ++i) ready.push_back(g[i]);
+      for (int i = 0; i < filled; ++i)
+        if (g[i].idx != UINT32_MAX) ready.push_back(g[i]);
     }
   }
   // Stage 2: the lanes.

@@ -1,11 +1,12 @@
 // The CPU runner's inner loop: the samples of a chunk iterated several at a
 // time, in two stages.
-// 1. Each sample is started (phase 1 on the scalar path), then iterated in
-//    a group of four neighbours at the same reference index (they start
-//    together, and neighbours' orbits stay close: next to a minibrot they
-//    rebase together once a period), as SIMD lanes, while every lane would
-//    take the same step on its own: plain steps with one Z_n, rebases, and
-//    BLA steps with one climb through the levels and one A dz + B dc.
+// 1. Each sample is started and iterated in a group of four neighbours at
+//    the same reference index (they start together, and neighbours' orbits
+//    stay close: next to a minibrot they rebase together once a period), as
+//    SIMD lanes, while every lane would take the same step on its own: in
+//    phase 1 (dz in CExp) BLA steps with one climb through the levels and
+//    one add(mul(A, dz), mul(B, dc)) in CExp; in phase 2 plain steps with one
+//    Z_n, rebases, and BLA steps with one climb and one A dz + B dc.
 // 2. Samples that left their group (a step of their own, or a group down to
 //    two) go on four at a time, one sample a lane, each at its own reference
 //    index: their plain phase-2 perturbation steps (dz in double, no BLA
