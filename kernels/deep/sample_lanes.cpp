@@ -434,19 +434,23 @@ __attribute__((target_clones("avx2", "default"))) void group_narrow(const Sample
       const VM s2 = ((reinterpret_cast<VM>(root) >> 52) & 0x7ff) - 1022;
       const VD mm = root * reinterpret_cast<VD>((1023 - s2) << 52);
       const VM me = ex + s2;
-      auto below = [&](const FExp& r) -> VM {
-        if (r.m == 0) return VM{0, 0, 0, 0};
+      // less(magnitude, r) per lane. (Out by reference: a lambda returning a
+      // vector would have an ABI of its own on the default target.)
+      auto below = [&](const FExp& r, VM& out) {
         const VM re_ = VM{0, 0, 0, 0} + r.e;
-        return (me < re_) | ((me == re_) & (mm < r.m));
+        out = (me < re_) | ((me == re_) & (mm < r.m));
+        if (r.m == 0) out = VM{0, 0, 0, 0};
       };
-      VM valid = below(bla.entries[bla.level_start[0] + rel].r);
+      VM valid, next;
+      below(bla.entries[bla.level_start[0] + rel].r, valid);
       count -= valid;
       int top = bla.levels - 1;
       if (rel != 0) top = std::min(top, lowest_bit(static_cast<unsigned>(rel)));
       for (int l = 0; l < top && (valid[0] | valid[1] | valid[2] | valid[3]) != 0; ++l) {
         const int m = rel >> (l + 1);
         if (m >= bla.level_count[l + 1] || k + (2 << l) > p.max_iter) break;
-        valid &= below(bla.entries[bla.level_start[l + 1] + m].r);
+        below(bla.entries[bla.level_start[l + 1] + m].r, next);
+        valid &= next;
         count -= valid;
       }
     }
