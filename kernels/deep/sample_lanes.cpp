@@ -36,21 +36,21 @@ inline bool lane_ready(const SamplePass& p, const Sample& s) {
 // Runs s (in phase 2) on the scalar path for at least one iteration, until
 // it settles (true: s.out holds its result) or is lane-ready again. The same
 // sequence of calls as iterate().
-// (in_zone_too: stop at n > 0 even inside the probe zone, for the BLA groups.)
-bool advance(const SamplePass& p, Sample& s, bool in_zone_too = false) {
+bool advance(const SamplePass& p, Sample& s) {
   for (;;) {
     CExp back;
     const Wide w = iterate_wide_once(p.orbit, p.bla, s.dc, s.dcr, s.dci, p.max_iter, s.out, s.dr, s.di, s.n, s.k, back);
     if (w == Wide::settled) return true;
     if (w == Wide::narrow && iterate_narrow(p.orbit, p.bla, back, s.dc, p.max_iter, s.out, s.dr, s.di, s.n, s.k))
       return true;
-    if (in_zone_too ? s.n > 0 : lane_ready(p, s)) return false;
+    if (lane_ready(p, s)) return false;
   }
 }
 
-// Starts the sample at band index idx (phase 1 on the scalar path, up to
-// phase 2; n = 0 for a sample that starts in double's range); true: it
-// settled on the way.
+// Starts the sample at band index idx: a sample whose dz starts below
+// double's range is left at the start of phase 1 (s.narrow: for group_narrow,
+// then finish_narrow); one in double's range is taken through iterate_narrow's
+// (empty) phase 1 to phase 2 at n = 0. true: it settled on the way.
 bool start(const SamplePass& p, std::uint32_t idx, Sample& s) {
   // Field by field: `s = Sample{}` compiles to a rep stos, ~10 % of this loop's time in a profile.
   s.idx = idx;
@@ -564,7 +564,11 @@ void iterate_samples_in_lanes(const SamplePass& p, std::size_t first, std::size_
         }
       }
       // Phase 1 together where it starts together; what leaves it finishes phase 1 alone.
-      for (int i = 0; i < kLanes; ++i) in[i] = i < filled && g[i].narrow && g[i].n == g[0].n && g[i].k == g[0].k;
+      // (Not Julia: there dc = 0, and iterate_narrow restarted from a dz that
+      // became exactly 0 would take it for phase 2; a Mandelbrot sample in
+      // phase 1 has dc below double's range, so a restart is exact.)
+      for (int i = 0; i < kLanes; ++i)
+        in[i] = !p.julia && i < filled && g[i].narrow && g[i].n == g[0].n && g[i].k == g[0].k;
       group_narrow(p, g, in);
       for (int i = 0; i < filled; ++i) {
         if (finish_narrow(p, g[i])) {
