@@ -143,8 +143,9 @@ inline double radius_double(const FExp& r) { return r.m == 0 || r.e < -1021 ? 0.
 // level, a settled sample, a rebase of its own, a hand-back to phase 1, the
 // CExp form, the iteration or reference limit) leaves the group with its
 // state before that iteration; the caller goes on with it in the lanes
-// (stage 2) or on the scalar path. in[i]: lane i is in the group (every such
-// lane at the same n and k, in phase 2); all are false on return.
+// (stage 2) or on the scalar path. A group down to kMinGroup - 1 lanes breaks
+// up. in[i]: lane i is in the group (every such lane at the same n and k, in
+// phase 2); all are false on return.
 constexpr int kMinGroup = 3;
 __attribute__((target_clones("avx2", "default"))) void group_steps(const SamplePass& p, Sample* g, bool* in) {
   const VD zero = {0, 0, 0, 0};
@@ -335,9 +336,8 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
 // lane that would do anything else leaves with its state before that
 // iteration (s.narrow, s.dz); a lane whose dz enters double's range leaves
 // with its phase-2 state (dr, di), unless all do at once: then the group is
-// in phase 2 at the same n and k. in[i]: lane i is in the group (s.narrow,
-// dz != 0 or n = 0); on return in[i] says whether lane i is in phase 2 with
-// the others still in[].
+// in phase 2 at the same n and k (the caller groups by n and k again for
+// group_steps). in[i]: lane i is in the group (s.narrow, Mandelbrot).
 __attribute__((target_clones("avx2", "default"))) void group_narrow(const SamplePass& p, Sample* g, bool* in) {
   const VD zero = {0, 0, 0, 0};
   const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
@@ -544,9 +544,8 @@ void iterate_samples_one_by_one(const SamplePass& pass, std::size_t first, std::
 void iterate_samples_in_lanes(const SamplePass& p, std::size_t first, std::size_t last, SampleSink& sink) {
   Sample s[kLanes];
   bool active[kLanes];
-  // Lane i takes the next sample that does not settle before it is lane-ready.
-  // Stage 1: every sample started, and its first BLA steps taken in groups
-  // of neighbours; the states left in `ready`, in order.
+  // Stage 1: every sample started and run in groups of neighbours (phase 1,
+  // then phase 2) as long as the group holds; the states left in `ready`, in order.
   thread_local std::vector<Sample> ready;
   ready.clear();
   {
