@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/thread_pool.h"
 #include "kernels/deep/perturbation.h"
+#include "kernels/deep/sample_lanes.h"
 
 namespace fractal::deep {
 namespace {
@@ -275,6 +276,7 @@ cpu::ThreadPool& pool() {
 
 class CpuSampleRunner final : public SampleRunner {
  public:
+  explicit CpuSampleRunner(bool lanes) : lanes_(lanes) {}
   Result run(const SamplePass& pass, const std::shared_ptr<const void>&, const Band& band,
              bool count_progress) override {
     Result result;
@@ -285,8 +287,19 @@ class CpuSampleRunner final : public SampleRunner {
     static std::mutex pool_mutex;  // one parallel region at a time on the shared pool
     std::lock_guard pool_lock(pool_mutex);
     pool().run([&](int) {
-      std::vector<std::uint32_t> mine;
-      std::uint64_t my_rebases = 0, my_skipped = 0;
+      struct Sink final : SampleSink {
+        const Band& band;
+        std::vector<std::uint32_t> mine;
+        std::uint64_t my_rebases = 0, my_skipped = 0;
+        explicit Sink(const Band& b) : band(b) {}
+        void done(std::uint32_t idx, const PixelResult& p) override {
+          band.counts[idx] = p.count;
+          if (band.mag2) band.mag2[idx] = p.mag2;
+          my_rebases += p.rebases;
+          if (!p.exhausted) my_skipped += p.skipped;
+          if (p.exhausted) mine.push_back(idx);
+        }
+      } sink(band);
       for (;;) {
         if (band.cancel && band.cancel->load()) {
           stop = true;
@@ -295,32 +308,33 @@ class CpuSampleRunner final : public SampleRunner {
         const std::size_t first = next.fetch_add(chunk);
         if (first >= pass.count) break;
         const std::size_t last = std::min(pass.count, first + chunk);
-        for (std::size_t q = first; q < last; ++q) {
-          const std::uint32_t idx = sample_index(pass, q);
-          const PixelResult p = iterate_sample(pass, idx);
-          band.counts[idx] = p.count;
-          if (band.mag2) band.mag2[idx] = p.mag2;
-          my_rebases += p.rebases;
-          if (!p.exhausted) my_skipped += p.skipped;
-          if (p.exhausted) mine.push_back(idx);
-        }
+        if (lanes_) iterate_samples_in_lanes(pass, first, last, sink);
+        else iterate_samples_one_by_one(pass, first, last, sink);
         if (count_progress && band.progress) band.progress->fetch_add(last - first);
       }
       std::lock_guard lock(merge);
-      result.exhausted.insert(result.exhausted.end(), mine.begin(), mine.end());
-      result.rebases += my_rebases;
-      result.skipped += my_skipped;
+      result.exhausted.insert(result.exhausted.end(), sink.mine.begin(), sink.mine.end());
+      result.rebases += sink.my_rebases;
+      result.skipped += sink.my_skipped;
     });
     result.canceled = stop;
     return result;
   }
   [[nodiscard]] std::string name() const override { return "cpu"; }
+
+ private:
+  bool lanes_;  // kernels/deep/sample_lanes.h: four samples at a time, or one
 };
 
 }  // namespace
 
 SampleRunner& cpu_sample_runner() {
-  static CpuSampleRunner runner;
+  static CpuSampleRunner runner(true);
+  return runner;
+}
+
+SampleRunner& cpu_sample_runner_one_by_one() {
+  static CpuSampleRunner runner(false);
   return runner;
 }
 

@@ -69,8 +69,12 @@ class SampleRunner {
   [[nodiscard]] virtual std::string name() const = 0;
 };
 
-// The CPU runner: every core, the process's shared thread pool.
+// The CPU runner: every core, the process's shared thread pool, four samples
+// at a time per thread (kernels/deep/sample_lanes.h).
 SampleRunner& cpu_sample_runner();
+// The same, one sample at a time per thread (iterate_sample): the reference
+// the four-lane runner is tested against (same counts, rebases and BLA skips).
+SampleRunner& cpu_sample_runner_one_by_one();
 
 // For runners that compute a pass's PixelResults elsewhere (out[q] for the
 // pass's q-th sample): writes them into the band and sums them into `result`

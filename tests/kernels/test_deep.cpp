@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <queue>
@@ -361,6 +362,50 @@ TEST(DeepCuda, SameCountsAsTheCpuRunner) {
     EXPECT_EQ(gpu.stats.references, cpu.stats.references) << body.dump();
     EXPECT_EQ(gpu.stats.runner.rfind("cuda:", 0), 0u) << gpu.stats.runner;
     EXPECT_EQ(cpu.stats.runner, "cpu");
+  }
+}
+
+// The CPU runner's four-lane loop (kernels/deep/sample_lanes.h) against the
+// same runner one sample at a time (iterate_sample, the code the CUDA kernel
+// runs): every count, |z|^2, rebase and BLA skip equal, on views where the
+// lanes take most plain steps (c = i at 1e-100 and 1e-300), where phase 2
+// hands dz back to phase 1 (the spikes), with re-references (off-centre),
+// without BLA table levels worth probing (seahorse) and for Julia.
+TEST(DeepLanes, SameResultsAsOneSampleAtATime) {
+  std::vector<json> bodies = {mandel("0", "1", "1e-100", 160, 90, 20000), mandel("0", "1", "1e-300", 96, 54, 20000),
+                              mandel("0", "1", "1e-1000", 48, 27, 20000), spike(-100, "1e-100", 64, 36, 20000),
+                              spike(-300, "1e-300", 32, 18, 20000)};
+  for (const DeepCase& c : deep_views()) bodies.push_back(c.body);
+  for (const json& body : bodies) {
+    const TaskSpec spec = spec_of(body);
+    const std::size_t n = static_cast<std::size_t>(spec.width) * spec.height;
+    struct Out {
+      std::vector<std::uint32_t> counts;
+      std::vector<float> mag2;
+      deep::DeepStats stats;
+    } lanes, one;
+    for (auto [out, runner] : {std::pair{&lanes, &deep::cpu_sample_runner()},
+                               std::pair{&one, &deep::cpu_sample_runner_one_by_one()}}) {
+      out->counts.assign(n, 0);
+      out->mag2.assign(n, 0);
+      const deep::Band band{spec.width, spec.height, 0, spec.height, out->counts.data(), out->mag2.data(), nullptr, nullptr};
+      bool canceled = true;
+      deep::render_band(spec, band, out->stats, canceled, runner);
+      EXPECT_FALSE(canceled);
+    }
+    std::size_t equal = 0, mag2_equal = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      equal += lanes.counts[i] == one.counts[i];
+      mag2_equal += std::memcmp(&lanes.mag2[i], &one.mag2[i], sizeof(float)) == 0;
+    }
+    EXPECT_EQ(equal, n) << body.dump();
+    EXPECT_EQ(mag2_equal, n) << body.dump();
+    EXPECT_EQ(lanes.stats.iterations, one.stats.iterations) << body.dump();
+    EXPECT_EQ(lanes.stats.rebases, one.stats.rebases) << body.dump();
+    EXPECT_EQ(lanes.stats.bla_skipped, one.stats.bla_skipped) << body.dump();
+    EXPECT_EQ(lanes.stats.references, one.stats.references) << body.dump();
+    EXPECT_EQ(lanes.stats.exhausted_left, one.stats.exhausted_left) << body.dump();
+    EXPECT_GT(lanes.stats.iterations, 0u);
   }
 }
 
