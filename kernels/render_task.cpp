@@ -149,7 +149,8 @@ void render_tasks(Renderer& renderer, std::span<TaskRun* const> tasks, const Ren
     for (std::size_t k = 0; k < jobs.size(); ++k) {
       RenderJob& j = jobs[k];
       if (j.scalar != Scalar::deep) continue;
-      deep::Band band{j.grid_width, j.grid_height, j.row0, j.rows, j.counts, j.mag2, j.cancel, j.progress};
+      deep::Band band{j.grid_width, j.grid_height, j.row0, j.rows, j.counts, j.mag2, j.cancel, j.progress,
+                      &owners[k]->run->orbit_steps};
       bool canceled = false;
       j.iterations =
           deep::render_band(owners[k]->run->spec, band, owners[k]->run->deep, canceled, renderer.deep_sample_runner());

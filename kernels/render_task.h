@@ -26,6 +26,12 @@ struct TaskRun {
     const auto total = samples_total.load();
     return total == 0 ? 0.0 : std::min(1.0, static_cast<double>(samples_done.load()) / static_cast<double>(total));
   }
+  // Reference-orbit iterations computed in MPFR (deep views), counted in steps
+  // of 1024: work that finishes no sample (a 1e-10000 view's orbit of a million
+  // iterations takes about a minute) but shows the render is alive.
+  std::atomic<std::uint64_t> orbit_steps{0};
+  // Grows while the render works, whatever it works on: the worker's liveness.
+  [[nodiscard]] std::uint64_t activity() const { return samples_done.load() + orbit_steps.load(); }
 
   // Results.
   ImageBuffer image;             // RGB (u8 or u16) for images, one f32 channel for iterations

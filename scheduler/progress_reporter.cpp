@@ -23,15 +23,18 @@ void ProgressReporter::run() {
     cancel_past_drain();
     std::vector<std::shared_ptr<WorkItem>> watched;
     std::vector<std::pair<std::string, double>> progress;
-    std::unordered_map<std::string, double> now;
+    std::unordered_map<std::string, std::uint64_t> now;
     bool advanced = false;
     for (auto& item : ctx_.in_flight.snapshot()) {
       if (item->phase.load() == Phase::output || item->cancel_reason.load() != CancelReason::none) continue;
       const double p = item->run.progress();
       if (item->phase.load() == Phase::rendering) {
+        // Alive while samples finish or a deep view's reference orbit grows
+        // (no sample finishes during the orbit: a minute at 1e-10000).
+        const std::uint64_t a = item->run.activity();
         const auto before = last_.find(item->task_id);
-        advanced = advanced || before == last_.end() || before->second != p;
-        now.emplace(item->task_id, p);
+        advanced = advanced || before == last_.end() || before->second != a;
+        now.emplace(item->task_id, a);
       }
       progress.emplace_back(item->task_id, p);
       watched.push_back(std::move(item));

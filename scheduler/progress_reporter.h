@@ -22,7 +22,7 @@ class ProgressReporter {
   void cancel_past_drain();
 
   WorkerContext& ctx_;
-  std::unordered_map<std::string, double> last_;  // task -> progress published last time
+  std::unordered_map<std::string, std::uint64_t> last_;  // task -> its activity() seen last time
 };
 
 }  // namespace fractal::scheduler

@@ -105,7 +105,8 @@ struct Orbit {
 
 // Z_0 = z0 (Mandelbrot: 0), Z_{n+1} = Z_n^2 + c, until |Z_n|^2 > 4 or n = max_iter.
 std::shared_ptr<const Orbit> compute_orbit(const Mpfr& z0_re, const Mpfr& z0_im, const Mpfr& c_re, const Mpfr& c_im,
-                                           int max_iter, mpfr_prec_t bits, const std::atomic<bool>* cancel) {
+                                           int max_iter, mpfr_prec_t bits, const std::atomic<bool>* cancel,
+                                           std::atomic<std::uint64_t>* progress) {
   auto orbit = std::make_shared<Orbit>();
   Mpfr zr(bits), zi(bits), a(bits), b(bits);
   mpfr_set(zr.get(), z0_re.get(), MPFR_RNDN);
@@ -121,7 +122,10 @@ std::shared_ptr<const Orbit> compute_orbit(const Mpfr& z0_re, const Mpfr& z0_im,
       break;
     }
     if (n >= max_iter) break;
-    if ((n & 1023) == 1023 && cancel && cancel->load()) return nullptr;
+    if ((n & 1023) == 1023) {
+      if (cancel && cancel->load()) return nullptr;
+      if (progress) progress->fetch_add(1024, std::memory_order_relaxed);
+    }
     mpfr_sqr(a.get(), zr.get(), MPFR_RNDN);
     mpfr_sqr(b.get(), zi.get(), MPFR_RNDN);
     mpfr_mul(zi.get(), zi.get(), zr.get(), MPFR_RNDN);
@@ -202,7 +206,8 @@ struct Reference {
   std::shared_ptr<const Orbit> orbit;
 };
 
-Reference make_reference(const View& v, CExp offset, const std::atomic<bool>* cancel, DeepStats& stats) {
+Reference make_reference(const View& v, CExp offset, const Band& band, DeepStats& stats) {
+  const std::atomic<bool>* cancel = band.cancel;
   const TaskSpec& s = v.spec;
   const bool julia = s.fractal == FractalKind::julia;
   char off[96];
@@ -227,9 +232,9 @@ Reference make_reference(const View& v, CExp offset, const std::atomic<bool>* ca
   if (julia) {
     set_decimal(cr, (*s.julia_c)[0]);
     set_decimal(ci, (*s.julia_c)[1]);
-    r.orbit = compute_orbit(pr, pi, cr, ci, s.max_iter, v.bits, cancel);
+    r.orbit = compute_orbit(pr, pi, cr, ci, s.max_iter, v.bits, cancel, band.orbit_progress);
   } else {
-    r.orbit = compute_orbit(zero_r, zero_i, pr, pi, s.max_iter, v.bits, cancel);
+    r.orbit = compute_orbit(zero_r, zero_i, pr, pi, s.max_iter, v.bits, cancel, band.orbit_progress);
   }
   stats.orbit_seconds += seconds_since(t0);
   if (r.orbit) orbit_cache().put(key, r.orbit);
@@ -358,7 +363,7 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& sta
   const int max_iter = spec.max_iter;
   const std::size_t n = static_cast<std::size_t>(band.rows) * band.grid_width;
 
-  Reference ref = make_reference(v, CExp{}, band.cancel, stats);
+  Reference ref = make_reference(v, CExp{}, band, stats);
   if (!ref.orbit) {
     canceled = true;
     return 0;
@@ -407,7 +412,7 @@ std::uint64_t render_band(const TaskSpec& spec, const Band& band, DeepStats& sta
     });
     const int gi = static_cast<int>(best % band.grid_width);
     const int gj = band.row0 + static_cast<int>(best / band.grid_width);
-    Reference next = make_reference(v, v.offset(gi, gj), band.cancel, stats);
+    Reference next = make_reference(v, v.offset(gi, gj), band, stats);
     if (!next.orbit) {
       canceled = true;
       break;

@@ -41,6 +41,7 @@ struct Band {
   float* mag2 = nullptr;                // optional
   const std::atomic<bool>* cancel = nullptr;
   std::atomic<std::uint64_t>* progress = nullptr;
+  std::atomic<std::uint64_t>* orbit_progress = nullptr;  // reference-orbit iterations computed (optional)
 };
 
 // Iterates the samples of one pass (kernels/deep/sample_pass.h): what a

@@ -95,7 +95,7 @@ Rendered render(const TaskSpec& spec, deep::SampleRunner* runner, int row0, int 
   r.mag2.assign(r.counts.size(), -1.0f);
   std::atomic<bool> cancel{false};
   std::atomic<std::uint64_t> progress{0};
-  deep::Band band{spec.width, spec.height, row0, rows, r.counts.data(), r.mag2.data(), &cancel, &progress};
+  deep::Band band{spec.width, spec.height, row0, rows, r.counts.data(), r.mag2.data(), &cancel, &progress, nullptr};
   deep::render_band(spec, band, r.stats, r.canceled, runner);
   r.progress = progress.load();
   return r;

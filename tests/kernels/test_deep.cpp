@@ -388,7 +388,7 @@ TEST(DeepLanes, SameResultsAsOneSampleAtATime) {
                                std::pair{&one, &deep::cpu_sample_runner_one_by_one()}}) {
       out->counts.assign(n, 0);
       out->mag2.assign(n, 0);
-      const deep::Band band{spec.width, spec.height, 0, spec.height, out->counts.data(), out->mag2.data(), nullptr, nullptr};
+      const deep::Band band{spec.width, spec.height, 0, spec.height, out->counts.data(), out->mag2.data(), nullptr, nullptr, nullptr};
       bool canceled = true;
       deep::render_band(spec, band, out->stats, canceled, runner);
       EXPECT_FALSE(canceled);
@@ -469,6 +469,35 @@ TEST(DeepRouting, RenderTasksRunsDeepSamplesOnTheBackendsRunner) {
       ASSERT_EQ(static_cast<std::uint32_t>(deep_run.image.row<float>(j)[i]),
                 want.counts[static_cast<std::size_t>(j) * deep_spec.width + i]);
   EXPECT_EQ(deep_run.samples_done.load(), static_cast<std::uint64_t>(deep_spec.width) * deep_spec.height);
+}
+
+TEST(DeepProgress, TheReferenceOrbitCountsAsActivity) {
+  // Inside the main cardioid: the reference never escapes, so its orbit has
+  // max_iter + 1 points; no other test uses this view, so the orbit is computed
+  // here, not found in the process's cache.
+  json body = mandel("-0.1000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                     "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+                     "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000001",
+                     "0", "1e-280", 4, 4, 5000);
+  body["output"] = "iterations";
+  body["format"] = "exr";
+  const TaskSpec s = spec_of(body);
+  auto cpu = make_renderer(BackendKind::cpu, {});
+  TaskRun first(s);
+  TaskRun* runs[] = {&first};
+  render_tasks(*cpu, runs);
+  ASSERT_EQ(first.scalar, Scalar::deep);
+  EXPECT_EQ(first.deep.orbit_cache_hits, 0);
+  // Counted in steps of 1024 while the orbit grows: 4 full steps of 5001 points.
+  EXPECT_EQ(first.orbit_steps.load(), 4u * 1024u);
+  EXPECT_EQ(first.activity(), 16u + 4u * 1024u);
+  // The same view again: the orbit comes from the cache, no orbit work.
+  TaskRun again(s);
+  TaskRun* again_runs[] = {&again};
+  render_tasks(*cpu, again_runs);
+  EXPECT_GE(again.deep.orbit_cache_hits, 1);
+  EXPECT_EQ(again.orbit_steps.load(), 0u);
+  EXPECT_EQ(again.activity(), 16u);
 }
 
 }  // namespace

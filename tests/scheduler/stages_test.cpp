@@ -85,6 +85,32 @@ TEST_F(SchedulerTest, LivenessFileGoesStaleWhileTheWorkerIsStuckAndRecovers) {
   EXPECT_EQ(run_check(worker_binary(), o.health_file, 2, log), 0) << test::file_tail(log);
 }
 
+TEST_F(SchedulerTest, LivenessStaysFreshWhileADeepViewsReferenceOrbitIsComputed) {
+  // A reference orbit of a million iterations at ~16,700 bits: many seconds in
+  // MPFR during which no sample finishes. The liveness probe must not take that
+  // for a hung worker (Kubernetes would restart it, and the next worker too).
+  WorkerOptions o = options("w1");
+  o.heartbeat_interval = 100ms;
+  o.progress_interval = 200ms;
+  o.health_file = data_dir_ / "w1.health";
+  start_worker(o);
+  ASSERT_TRUE(wait_until([&] { return check_liveness(o.health_file, 2s).ok; }, 10s));
+  const std::string id = submit({{"width", 4}, {"height", 4}, {"center", {"-0.1", "0"}},
+                                 {"scale", "1e-5000"}, {"max_iter", 1'000'000}, {"precision", "deep"}});
+  ASSERT_TRUE(wait_status(id, TaskStatus::running, 20s));
+  const auto until = std::chrono::steady_clock::now() + 4s;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto c = check_liveness(o.health_file, 2s);
+    ASSERT_TRUE(c.ok) << c.message;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(get(id).progress, 0.0) << "still in the orbit: no sample finished";
+  EXPECT_EQ(get(id).status, TaskStatus::running);
+  const auto canceled = repo_->cancel(owner_, id);  // cancel stops the orbit too
+  ASSERT_TRUE(canceled && canceled->canceled);
+  EXPECT_TRUE(wait_status(id, TaskStatus::canceled, 20s));
+}
+
 TEST_F(SchedulerTest, ReconcilerRemovesTempFilesAKilledEncodeLeftBehind) {
   const auto partial = data_dir_ / ".partial";
   std::filesystem::create_directories(partial);
