@@ -94,6 +94,7 @@ void render_tasks(Renderer& renderer, std::span<TaskRun* const> tasks, const Ren
     }
     s.pass = (s.colorizer && s.colorizer->needs_histogram()) ? 0 : 1;
     run.samples_total = total;
+    run.orbit_steps_planned = run.scalar == Scalar::deep ? static_cast<std::uint64_t>(spec.max_iter) : 0;
     s.counts.resize(static_cast<std::size_t>(s.band_rows) * s.grid_w);
     if (s.colorizer && s.colorizer->needs_mag2()) s.mag2.resize(s.counts.size());
   }

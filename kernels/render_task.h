@@ -22,14 +22,25 @@ struct TaskRun {
   std::atomic<bool> cancel{false};
   std::atomic<std::uint64_t> samples_done{0};
   std::atomic<std::uint64_t> samples_total{0};  // set when rendering starts
-  [[nodiscard]] double progress() const {
-    const auto total = samples_total.load();
-    return total == 0 ? 0.0 : std::min(1.0, static_cast<double>(samples_done.load()) / static_cast<double>(total));
-  }
   // Reference-orbit iterations computed in MPFR (deep views), counted in steps
   // of 1024: work that finishes no sample (a 1e-10000 view's orbit of a million
   // iterations takes about a minute) but shows the render is alive.
   std::atomic<std::uint64_t> orbit_steps{0};
+  std::atomic<std::uint64_t> orbit_steps_planned{0};  // a deep view's max_iter, set when rendering starts
+  // 0..1. A deep view's first reference orbit is its first tenth (by iterations
+  // against max_iter; a cached or early-escaping orbit is simply skipped over),
+  // its samples the rest; any other view is its samples. Never goes backwards.
+  [[nodiscard]] double progress() const {
+    const auto total = samples_total.load();
+    if (total == 0) return 0.0;
+    const auto done = samples_done.load();
+    const double samples = std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
+    const auto planned = orbit_steps_planned.load();
+    if (planned == 0) return samples;
+    if (done > 0) return kOrbitShare + (1.0 - kOrbitShare) * samples;
+    return kOrbitShare * std::min(1.0, static_cast<double>(orbit_steps.load()) / static_cast<double>(planned));
+  }
+  static constexpr double kOrbitShare = 0.1;
   // Grows while the render works, whatever it works on: the worker's liveness.
   [[nodiscard]] std::uint64_t activity() const { return samples_done.load() + orbit_steps.load(); }
 

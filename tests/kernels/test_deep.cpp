@@ -491,6 +491,8 @@ TEST(DeepProgress, TheReferenceOrbitCountsAsActivity) {
   // Counted in steps of 1024 while the orbit grows: 4 full steps of 5001 points.
   EXPECT_EQ(first.orbit_steps.load(), 4u * 1024u);
   EXPECT_EQ(first.activity(), 16u + 4u * 1024u);
+  EXPECT_EQ(first.orbit_steps_planned.load(), 5000u);
+  EXPECT_DOUBLE_EQ(first.progress(), 1.0);
   // The same view again: the orbit comes from the cache, no orbit work.
   TaskRun again(s);
   TaskRun* again_runs[] = {&again};
@@ -498,6 +500,28 @@ TEST(DeepProgress, TheReferenceOrbitCountsAsActivity) {
   EXPECT_GE(again.deep.orbit_cache_hits, 1);
   EXPECT_EQ(again.orbit_steps.load(), 0u);
   EXPECT_EQ(again.activity(), 16u);
+  EXPECT_DOUBLE_EQ(again.progress(), 1.0);
+}
+
+TEST(DeepProgress, TheOrbitIsTheFirstTenthAndProgressNeverGoesBack) {
+  const TaskSpec s = spec_of(mandel("0", "1", "1e-100", 4, 4, 100'000));
+  TaskRun run(s);
+  EXPECT_EQ(run.progress(), 0.0);
+  run.samples_total = 16;
+  run.orbit_steps_planned = 100'000;
+  run.orbit_steps = 50'000;  // half the orbit, no sample yet
+  EXPECT_DOUBLE_EQ(run.progress(), 0.05);
+  run.orbit_steps = 200'000;  // re-references: never past the orbit's share
+  EXPECT_DOUBLE_EQ(run.progress(), 0.1);
+  run.orbit_steps = 1'024;    // an orbit that escaped early: the samples take over
+  run.samples_done = 8;
+  EXPECT_DOUBLE_EQ(run.progress(), 0.55);
+  run.samples_done = 16;
+  EXPECT_DOUBLE_EQ(run.progress(), 1.0);
+  TaskRun shallow(s);  // no orbit planned: samples only
+  shallow.samples_total = 16;
+  shallow.samples_done = 4;
+  EXPECT_DOUBLE_EQ(shallow.progress(), 0.25);
 }
 
 }  // namespace

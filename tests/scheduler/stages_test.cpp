@@ -104,7 +104,9 @@ TEST_F(SchedulerTest, LivenessStaysFreshWhileADeepViewsReferenceOrbitIsComputed)
     ASSERT_TRUE(c.ok) << c.message;
     std::this_thread::sleep_for(100ms);
   }
-  EXPECT_EQ(get(id).progress, 0.0) << "still in the orbit: no sample finished";
+  // Still in the orbit (its first tenth of the progress), and the progress shows it.
+  EXPECT_GT(get(id).progress, 0.0);
+  EXPECT_LT(get(id).progress, 0.1);
   EXPECT_EQ(get(id).status, TaskStatus::running);
   const auto canceled = repo_->cancel(owner_, id);  // cancel stops the orbit too
   ASSERT_TRUE(canceled && canceled->canceled);
