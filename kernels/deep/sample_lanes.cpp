@@ -15,6 +15,20 @@ constexpr int kLanes = 4;
 typedef double VD __attribute__((vector_size(kLanes * sizeof(double))));
 typedef long long VM __attribute__((vector_size(kLanes * sizeof(double))));
 
+// Lane-wise helpers as macros: functions taking or returning VD would have an
+// ABI of their own on the default target (-Wpsabi), so the kernels below keep
+// everything in their own bodies.
+// |x| by clearing the sign bits.
+#define FRACTAL_ABS(x) \
+  reinterpret_cast<VD>(reinterpret_cast<VM>(x) & \
+                       VM{0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL})
+// x in every lane. (Not zero + x: that turns Z = -0 into +0, and the sign of a zero result with it.)
+#define FRACTAL_SPLAT(x) VD{(x), (x), (x), (x)}
+// Whether any lane of the mask m is set.
+#define FRACTAL_ANY(m) (((m)[0] | (m)[1] | (m)[2] | (m)[3]) != 0)
+// Whether every lane set in `live` is set in m too.
+#define FRACTAL_ALL_LIVE(m, live) (!FRACTAL_ANY((live) & ~(m)))
+
 // A sample's scalar state, kept between its runs in a lane.
 struct Sample {
   std::uint32_t idx = 0;
@@ -80,6 +94,15 @@ bool finish_narrow(const SamplePass& p, Sample& s) {
   return iterate_narrow(p.orbit, p.bla, s.dz, s.dc, p.max_iter, s.out, s.dr, s.di, s.n, s.k);
 }
 
+// A sample leaving its group at (n, k): its reference index and iteration,
+// plus the group's BLA-skipped iterations and rebases up to there.
+inline void leave_group(Sample& s, int n, int k, std::uint32_t skipped, std::uint32_t rebases) {
+  s.n = n;
+  s.k = k;
+  s.out.skipped += skipped;
+  s.out.rebases += rebases;
+}
+
 struct Lanes {
   VD dr, di, dcr, dci;
   const double* re[kLanes];  // the orbit at each lane's n
@@ -102,8 +125,6 @@ __attribute__((target_clones("avx2", "default"))) int plain_steps(Lanes& l, int 
   const VD two = zero + 2.0, four = zero + 4.0, narrow_below = zero + kNarrowBelow;
   // Without a BLA table no probe: |dr| + |di| < 0 never holds.
   const VD probe_below = zero + (probe ? kBlaProbeBelow : 0.0);
-  const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
-#define FRACTAL_ABS(x) reinterpret_cast<VD>(reinterpret_cast<VM>(x) & no_sign)
   int s = 0;
   VM bad;
   for (;;) {
@@ -116,12 +137,11 @@ __attribute__((target_clones("avx2", "default"))) int plain_steps(Lanes& l, int 
     const VD ni = tr * di + ti * dr + dci;
     bad = ~(r2 <= four) | (r2 < dr * dr + di * di) | ((zr == dr) & (zi == di)) |
           (FRACTAL_ABS(dr) + FRACTAL_ABS(di) < probe_below) | (FRACTAL_ABS(nr) + FRACTAL_ABS(ni) < narrow_below);
-    if ((bad[0] | bad[1] | bad[2] | bad[3]) != 0 || s == budget) break;
+    if (FRACTAL_ANY(bad) || s == budget) break;
     dr = nr;
     di = ni;
     ++s;
   }
-#undef FRACTAL_ABS
   l.dr = dr;
   l.di = di;
   for (int i = 0; i < kLanes; ++i) stop[i] = bad[i];
@@ -149,10 +169,6 @@ inline double radius_double(const FExp& r) { return r.m == 0 || r.e < -1021 ? 0.
 constexpr int kMinGroup = 3;
 __attribute__((target_clones("avx2", "default"))) void group_steps(const SamplePass& p, Sample* g, bool* in) {
   const VD zero = {0, 0, 0, 0};
-  const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
-#define FRACTAL_ABS(x) reinterpret_cast<VD>(reinterpret_cast<VM>(x) & no_sign)
-// (Not zero + x: that turns Z = -0 into +0, and the sign of a zero result with it.)
-#define FRACTAL_SPLAT(x) VD{(x), (x), (x), (x)}
   const BlaView& bla = p.bla;
   VD dr = zero, di = zero, dcr = zero, dci = zero;
   VM live = {0, 0, 0, 0};
@@ -179,14 +195,11 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
       if (!(live[i] & leave[i])) continue;
       g[i].dr = pdr[i];
       g[i].di = pdi[i];
-      g[i].n = pn;
-      g[i].k = pk;
-      g[i].out.skipped += padded;
-      g[i].out.rebases += prebases;
+      leave_group(g[i], pn, pk, padded, prebases);
       in[i] = false;
       live[i] = 0;
     }
-    return (live[0] | live[1] | live[2] | live[3]) != 0;
+    return FRACTAL_ANY(live);
   };
   const VM all = {-1, -1, -1, -1};
   const bool have_bla = bla.levels > 0;
@@ -199,7 +212,7 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     // successor would probe is still taken here, then the loop ends.
     const VD narrow_below = zero + kNarrowBelow, probe_below = zero + (have_bla ? kBlaProbeBelow : 0.0);
     const VM zone_now = live & (FRACTAL_ABS(dr) + FRACTAL_ABS(di) < probe_below);
-    if (n > 0 && (zone_now[0] | zone_now[1] | zone_now[2] | zone_now[3]) == 0) {
+    if (n > 0 && !FRACTAL_ANY(zone_now)) {
       for (int left = std::min(p.max_iter - k, p.orbit.length - 1 - n); left > 0; --left) {
         const double Zr = p.orbit.re[n], Zi = p.orbit.im[n];
         const VD zr = FRACTAL_SPLAT(Zr) + dr, zi = FRACTAL_SPLAT(Zi) + di;
@@ -210,8 +223,8 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
         const VD sum = FRACTAL_ABS(nr) + FRACTAL_ABS(ni);
         const VM bad = live & (~(r2 <= 4.0) | (r2 < dr * dr + di * di) | ((zr == dr) & (zi == di)) | (sum < narrow_below));
         const VM stop = bad | (live & (sum < probe_below));
-        if ((stop[0] | stop[1] | stop[2] | stop[3]) != 0) {
-          if ((bad[0] | bad[1] | bad[2] | bad[3]) == 0) {
+        if (FRACTAL_ANY(stop)) {
+          if (!FRACTAL_ANY(bad)) {
             dr = nr;
             di = ni;
             ++n;
@@ -243,8 +256,7 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     if (!drop(leave)) break;
     VM rebase = r2 < dr * dr + di * di;
     if (n > 0) rebase |= (zr == dr) & (zi == di);
-    if (((rebase ^ live) & live)[0] == 0 && ((rebase ^ live) & live)[1] == 0 && ((rebase ^ live) & live)[2] == 0 &&
-        ((rebase ^ live) & live)[3] == 0) {
+    if (FRACTAL_ALL_LIVE(rebase, live)) {
       // Every lane rebases: dz := z - Z_0, n := 0.
       dr = zr - p.orbit.re[0];
       di = zi - p.orbit.im[0];
@@ -267,7 +279,7 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     if (probe && !drop(zone & ~(mx >= 0x1p-1000))) break;
     // find_bla for every lane in the zone at once: valid levels form a prefix 0..L; count = L + 1 (0: no BLA step).
     VM count = {0, 0, 0, 0};
-    if (probe && (zone[0] | zone[1] | zone[2] | zone[3]) != 0) {
+    if (probe && FRACTAL_ANY(zone)) {
       const VM shift = ((reinterpret_cast<VM>(mx) >> 52) & 0x7ff) - 1022;
       const VD f = reinterpret_cast<VD>((1023 - shift) << 52);  // 2^-shift
       const VD nre = dr * f, nim = di * f;
@@ -279,7 +291,7 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
       count -= valid;
       int top = bla.levels - 1;
       if (rel != 0) top = std::min(top, lowest_bit(static_cast<unsigned>(rel)));
-      for (int l = 0; l < top && (valid[0] | valid[1] | valid[2] | valid[3]) != 0; ++l) {
+      for (int l = 0; l < top && FRACTAL_ANY(valid); ++l) {
         const int m = rel >> (l + 1);
         if (m >= bla.level_count[l + 1] || k + (2 << l) > p.max_iter) break;
         valid &= mag < radius_double(bla.entries[bla.level_start[l + 1] + m].r);
@@ -322,8 +334,6 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
     k += steps;
     added += static_cast<std::uint32_t>(steps);
   }
-#undef FRACTAL_SPLAT
-#undef FRACTAL_ABS
 }
 
 // Phase 1 (dz below double's range, in CExp) for a group of neighbours at the
@@ -340,8 +350,6 @@ __attribute__((target_clones("avx2", "default"))) void group_steps(const SampleP
 // group_steps). in[i]: lane i is in the group (s.narrow, Mandelbrot).
 __attribute__((target_clones("avx2", "default"))) void group_narrow(const SamplePass& p, Sample* g, bool* in) {
   const VD zero = {0, 0, 0, 0};
-  const VM no_sign = {0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL, 0x7fffffffffffffffLL};
-#define FRACTAL_ABS(x) reinterpret_cast<VD>(reinterpret_cast<VM>(x) & no_sign)
   // 2^e for e in [-1022, 1023] (bits), and pow2's 0 below -1022.
 #define FRACTAL_POW2(e) reinterpret_cast<VD>(((e) + 1023) << 52)
   const BlaView& bla = p.bla;
@@ -371,14 +379,11 @@ __attribute__((target_clones("avx2", "default"))) void group_narrow(const Sample
     for (int i = 0; i < kLanes; ++i) {
       if (!(live[i] & leave[i])) continue;
       g[i].dz = CExp{pre[i], pim[i], static_cast<int>(pex[i])};
-      g[i].n = pn;
-      g[i].k = pk;
-      g[i].out.skipped += padded;
-      g[i].out.rebases += prebases;
+      leave_group(g[i], pn, pk, padded, prebases);
       in[i] = false;
       live[i] = 0;
     }
-    return (live[0] | live[1] | live[2] | live[3]) != 0;
+    return FRACTAL_ANY(live);
   };
   const VM all = {-1, -1, -1, -1};
   // normalized(r, i, e) for every lane; lanes where it would take its slow
@@ -407,7 +412,7 @@ __attribute__((target_clones("avx2", "default"))) void group_narrow(const Sample
     const VM exc = ex < -1022 ? VM{-1022, -1022, -1022, -1022} : ex;
     const VM tiny = ex < -1022;
     const VD dzr = tiny ? zero : re * FRACTAL_POW2(exc), dzi = tiny ? zero : im * FRACTAL_POW2(exc);
-    const VD zr = VD{Zr, Zr, Zr, Zr} + dzr, zi = VD{Zi, Zi, Zi, Zi} + dzi;
+    const VD zr = FRACTAL_SPLAT(Zr) + dzr, zi = FRACTAL_SPLAT(Zi) + dzi;
     const VD r2 = zr * zr + zi * zi;
     VM leave = ~(r2 <= 4.0);
     if (k >= p.max_iter || n + 1 >= p.orbit.length) leave = all;
@@ -446,7 +451,7 @@ __attribute__((target_clones("avx2", "default"))) void group_narrow(const Sample
       count -= valid;
       int top = bla.levels - 1;
       if (rel != 0) top = std::min(top, lowest_bit(static_cast<unsigned>(rel)));
-      for (int l = 0; l < top && (valid[0] | valid[1] | valid[2] | valid[3]) != 0; ++l) {
+      for (int l = 0; l < top && FRACTAL_ANY(valid); ++l) {
         const int m = rel >> (l + 1);
         if (m >= bla.level_count[l + 1] || k + (2 << l) > p.max_iter) break;
         below(bla.entries[bla.level_start[l + 1] + m].r, next);
@@ -475,12 +480,12 @@ __attribute__((target_clones("avx2", "default"))) void group_narrow(const Sample
       VM odd = {0, 0, 0, 0};
       // mul(A, dz), mul(B, dc)
       const double ar = e->a.re, ai = e->a.im, br = e->b.re, bi = e->b.im;
-      VD xr = VD{ar, ar, ar, ar} * re - VD{ai, ai, ai, ai} * im;
-      VD xi = VD{ar, ar, ar, ar} * im + VD{ai, ai, ai, ai} * re;
+      VD xr = FRACTAL_SPLAT(ar) * re - FRACTAL_SPLAT(ai) * im;
+      VD xi = FRACTAL_SPLAT(ar) * im + FRACTAL_SPLAT(ai) * re;
       VM xe = ex + e->a.e;
       normalize(xr, xi, xe, odd);
-      VD yr = VD{br, br, br, br} * cre - VD{bi, bi, bi, bi} * cim;
-      VD yi = VD{br, br, br, br} * cim + VD{bi, bi, bi, bi} * cre;
+      VD yr = FRACTAL_SPLAT(br) * cre - FRACTAL_SPLAT(bi) * cim;
+      VD yi = FRACTAL_SPLAT(br) * cim + FRACTAL_SPLAT(bi) * cre;
       VM ye = cex + e->b.e;
       normalize(yr, yi, ye, odd);
       // add(x, y): x = 0 gives y, y = 0 gives x, else the larger exponent's
@@ -510,26 +515,21 @@ __attribute__((target_clones("avx2", "default"))) void group_narrow(const Sample
     }
     // iterate_narrow's exit: dz in double's range.
     const VM wide = live & (ex >= kDoubleFrom) & ~((re == 0.0) & (im == 0.0));
-    if ((wide[0] | wide[1] | wide[2] | wide[3]) == 0) continue;
-    const bool all_wide = (((wide ^ live) & live)[0] | ((wide ^ live) & live)[1] | ((wide ^ live) & live)[2] |
-                           ((wide ^ live) & live)[3]) == 0;
+    if (!FRACTAL_ANY(wide)) continue;
+    const bool all_wide = FRACTAL_ALL_LIVE(wide, live);
     for (int i = 0; i < kLanes; ++i) {
       if (!wide[i]) continue;
       const CExp d{re[i], im[i], static_cast<int>(ex[i])};
       g[i].dr = to_double_re(d);
       g[i].di = to_double_im(d);
-      g[i].n = n;
-      g[i].k = k;
-      g[i].out.skipped += added;
-      g[i].out.rebases += rebases;
+      leave_group(g[i], n, k, added, rebases);
       g[i].narrow = false;
       in[i] = all_wide;  // all at once: on to phase 2 together
       live[i] = 0;
     }
-    if (!(live[0] | live[1] | live[2] | live[3])) break;
+    if (!FRACTAL_ANY(live)) break;
   }
 #undef FRACTAL_POW2
-#undef FRACTAL_ABS
 }
 
 }  // namespace
@@ -636,5 +636,11 @@ void iterate_samples_in_lanes(const SamplePass& p, std::size_t first, std::size_
     sink.done(s[i].idx, s[i].out);
   }
 }
+
+
+#undef FRACTAL_ALL_LIVE
+#undef FRACTAL_ANY
+#undef FRACTAL_SPLAT
+#undef FRACTAL_ABS
 
 }  // namespace fractal::deep
